@@ -1,0 +1,3 @@
+DROP INDEX uq_strategies_account_name;
+
+DROP TABLE strategies;

@@ -1,0 +1,521 @@
+"""Connections, dialects and transactions for SQLite and PostgreSQL.
+
+``connect(url)`` returns a :class:`Database`. Everything below it takes a
+connection from :meth:`Database.connection`, which is the connection of the
+enclosing :meth:`Database.transaction` when there is one (per thread), or a
+short-lived autocommit connection otherwise.
+
+SQLite is opened as a production store: WAL, ``foreign_keys=ON``, a busy
+timeout and ``BEGIN IMMEDIATE`` for every write transaction, so writers queue on
+the busy timeout instead of failing on a stale snapshot. PostgreSQL goes through
+a psycopg-pool pool of autocommit connections; a transaction is an explicit
+``conn.transaction()``, so no pooled connection is ever left idle in transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sqlite3
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .errors import ConfigurationError, DatabaseUnavailableError, TransientError, translate
+from .sqlfiles import QueryFile, load_queries
+
+if TYPE_CHECKING:  # pragma: no cover
+    from psycopg_pool import ConnectionPool
+
+log = logging.getLogger("stocksbot")
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite:///./stocksbot.db"
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+def _env_number(name: str, default: float, cast: Callable[[str], float] = float) -> Any:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ConfigurationError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunables read from ``STOCKSBOT_*`` environment variables (documented in the README)."""
+
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    pool_timeout: float = 30.0
+    connect_timeout: int = 10
+    sqlite_busy_timeout: float = 30.0
+    sqlite_synchronous: str = "FULL"
+    retry_attempts: int = 8
+    sql_echo: bool = False
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        synchronous = os.environ.get("STOCKSBOT_SQLITE_SYNCHRONOUS", "FULL").upper()
+        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigurationError(f"STOCKSBOT_SQLITE_SYNCHRONOUS={synchronous!r}: use NORMAL, FULL or EXTRA")
+        settings = cls(
+            pool_min_size=_env_number("STOCKSBOT_POOL_MIN_SIZE", 1, int),
+            pool_max_size=_env_number("STOCKSBOT_POOL_MAX_SIZE", 10, int),
+            pool_timeout=_env_number("STOCKSBOT_POOL_TIMEOUT", 30.0),
+            connect_timeout=_env_number("STOCKSBOT_CONNECT_TIMEOUT", 10, int),
+            sqlite_busy_timeout=_env_number("STOCKSBOT_SQLITE_BUSY_TIMEOUT", 30.0),
+            sqlite_synchronous=synchronous,
+            retry_attempts=_env_number("STOCKSBOT_RETRY_ATTEMPTS", 8, int),
+            sql_echo=os.environ.get("SQL_ECHO", "").strip().lower() in {"1", "true", "yes", "on"},
+        )
+        if settings.pool_max_size < max(1, settings.pool_min_size):
+            raise ConfigurationError("STOCKSBOT_POOL_MAX_SIZE must be at least STOCKSBOT_POOL_MIN_SIZE and 1")
+        return settings
+
+
+# --- URLs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A parsed database URL. ``safe`` is the form to print: it never carries the password."""
+
+    dialect: str  # "sqlite" or "postgresql"
+    safe: str
+    sqlite_path: str | None = None  # a filesystem path, or ":memory:"
+    pg_params: dict[str, Any] | None = None
+
+    @property
+    def is_memory(self) -> bool:
+        return self.sqlite_path == ":memory:"
+
+    @classmethod
+    def parse(cls, url: str) -> "DatabaseURL":
+        """Parse ``sqlite:///rel.db``, ``sqlite:////abs.db``, ``sqlite:///:memory:`` or a PostgreSQL URL."""
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigurationError(f"not a database URL: {_redact(str(url))!r} (expected sqlite:///path or postgresql://...)")
+        scheme, _, rest = url.partition("://")
+        scheme = scheme.lower()
+        if scheme == "sqlite":
+            if not rest.startswith("/") or rest == "/":
+                raise ConfigurationError(f"SQLite URL needs a path: sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
+            path = rest[1:].split("?", 1)[0]
+            return cls("sqlite", f"sqlite:///{path}", sqlite_path=path if path == ":memory:" else unquote(path))
+        if scheme in {"postgresql", "postgres", "postgresql+psycopg"}:
+            parts = urlsplit("postgresql://" + rest)
+            info: dict[str, Any] = {"dbname": unquote(parts.path.lstrip("/")) or None}
+            if parts.hostname:
+                info["host"] = unquote(parts.hostname)
+            if parts.port:
+                info["port"] = parts.port
+            if parts.username:
+                info["user"] = unquote(parts.username)
+            if parts.password is not None:
+                info["password"] = unquote(parts.password)
+            info.update(parse_qsl(parts.query))
+            info = {key: value for key, value in info.items() if value is not None}
+            return cls("postgresql", _redact(f"postgresql://{rest}"), pg_params=info)
+        raise ConfigurationError(f"unknown database URL scheme {scheme!r}: use sqlite:///path or postgresql://user@host/db")
+
+    def yoyo_url(self) -> str:
+        """The same database as a yoyo URL (psycopg 3 needs ``postgresql+psycopg``)."""
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.sqlite_path}"
+        info = dict(self.pg_params or {})
+        from urllib.parse import quote, urlencode
+
+        auth = ""
+        if "user" in info:
+            auth = quote(info.pop("user"), safe="")
+            if "password" in info:
+                auth += ":" + quote(info.pop("password"), safe="")
+            auth += "@"
+        host = info.pop("host", "")
+        port = f":{info.pop('port')}" if "port" in info else ""
+        dbname = quote(info.pop("dbname", ""), safe="")
+        query = f"?{urlencode(info)}" if info else ""
+        return f"postgresql+psycopg://{auth}{host}{port}/{dbname}{query}"
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "<unparseable URL>"
+
+
+# --- the database ----------------------------------------------------------------------
+
+
+class Database:
+    """One database, SQLite or PostgreSQL: connections, transactions, queries, migrations."""
+
+    def __init__(self, url: str | None = None, *, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.url = DatabaseURL.parse(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
+        self.dialect = self.url.dialect
+        if self.settings.sql_echo:
+            _enable_echo()
+        self.queries: dict[str, QueryFile] = load_queries(self.dialect, self.settings.sql_echo)
+        self._local = threading.local()
+        self._closed = False
+        self.retries = 0  # transient errors retried by run_in_transaction, for the reliability reports
+        if self.dialect == "sqlite":
+            self._engine: _Engine = _SQLiteEngine(self.url, self.settings)
+        else:
+            self._engine = _PostgresEngine(self.url, self.settings)
+
+    def __repr__(self) -> str:
+        return f"<stocksbot.Database {self.url.safe}>"
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection (and the pool). The Database cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            self._engine.close()
+
+    def query_file(self, name: str) -> QueryFile:
+        """The named queries of ``queries/<name>.sql`` for this database's dialect."""
+        return self.queries[name]
+
+    # -- connections and transactions --
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside a ``with db.transaction():`` block on this thread."""
+        return getattr(self._local, "depth", 0) > 0
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """The current transaction's connection, or a fresh autocommit connection for one unit of reads."""
+        self._check_open()
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        with self._engine.autocommit_connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Commit on success, roll back on error; nested use is a SAVEPOINT. Yields the connection."""
+        self._check_open()
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            with self._engine.begin() as conn:
+                self._local.conn, self._local.depth = conn, 1
+                try:
+                    yield conn
+                finally:
+                    self._local.conn, self._local.depth = None, 0
+        else:
+            self._local.depth = depth + 1
+            try:
+                with self._engine.savepoint(self._local.conn, depth):
+                    yield self._local.conn
+            finally:
+                self._local.depth = depth
+
+    def run_in_transaction(self, work: Callable[[Any], T]) -> T:
+        """Run ``work(conn)`` as one transaction, retrying transient conflicts with bounded backoff.
+
+        Inside an enclosing transaction the work joins it (as a savepoint) and is
+        not retried here: the enclosing unit of work owns the retry.
+        """
+        if self.in_transaction:
+            with self.transaction() as conn:
+                return work(conn)
+        attempt = 0
+        while True:
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            except TransientError:
+                attempt += 1
+                if attempt > self.settings.retry_attempts:
+                    raise
+                self.retries += 1
+                time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
+
+    # -- migrations --
+
+    def migrate(self) -> list[str]:
+        """Apply every pending migration (locked against concurrent runs); returns the ids applied."""
+        from .migrate import Migrator
+
+        return Migrator(self).upgrade()
+
+    # -- internals --
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("this Database is closed")
+
+    @property
+    def sqlite_connection_for_migrations(self) -> sqlite3.Connection | None:
+        """For an in-memory SQLite database: the one connection that holds it (yoyo must use it)."""
+        return self._engine.shared_connection if isinstance(self._engine, _SQLiteEngine) else None
+
+
+def connect(url: str | None = None) -> Database:
+    """Open the database at ``url``, or ``DATABASE_URL``, or ``sqlite:///./stocksbot.db``."""
+    return Database(url)
+
+
+def _enable_echo() -> None:
+    sql_log = logging.getLogger("stocksbot.sql")
+    sql_log.setLevel(logging.INFO)
+    if not sql_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        sql_log.addHandler(handler)
+
+
+# --- engines ---------------------------------------------------------------------------
+
+
+class _Engine:
+    def autocommit_connection(self) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def begin(self) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def savepoint(self, conn: Any, depth: int) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip([column[0] for column in cursor.description], row))
+
+
+class _SQLiteEngine(_Engine):
+    """One connection per thread (one shared connection for ``:memory:``), ``BEGIN IMMEDIATE`` writes."""
+
+    def __init__(self, url: DatabaseURL, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.shared_connection: sqlite3.Connection | None = None
+        self.memory_name: str | None = None
+        if url.is_memory:
+            from .values import new_id
+
+            # A named shared-cache memory database, so yoyo's own connections reach the same data.
+            self.memory_name = f"file:stocksbot-{new_id()}?mode=memory&cache=shared"
+            self.shared_connection = self._open()
+            self._memory_lock = threading.RLock()
+        else:
+            parent = Path(url.sqlite_path or ".").expanduser().resolve().parent
+            if not parent.is_dir():
+                raise ConfigurationError(f"cannot open SQLite database {url.safe}: directory {parent} does not exist")
+            self._connection()  # open now, so a bad path fails at connect time
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if self.memory_name:
+                conn = sqlite3.connect(self.memory_name, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(
+                    self.url.sqlite_path or "", isolation_level=None, timeout=self.settings.sqlite_busy_timeout,
+                    check_same_thread=False,
+                )
+            conn.row_factory = _dict_row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.settings.sqlite_busy_timeout * 1000)}")
+            if not self.memory_name:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {self.settings.sqlite_synchronous}")
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailableError(f"cannot open SQLite database {self.url.safe}: {exc}") from exc
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self.shared_connection is not None:
+            return self.shared_connection
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        return conn
+
+    @contextmanager
+    def autocommit_connection(self) -> Iterator[sqlite3.Connection]:
+        if self.shared_connection is not None:
+            with self._memory_lock:
+                yield self.shared_connection
+        else:
+            yield self._connection()
+
+    @contextmanager
+    def begin(self) -> Iterator[sqlite3.Connection]:
+        if self.shared_connection is not None:
+            self._memory_lock.acquire()
+        try:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise translate(exc, query="BEGIN IMMEDIATE") from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise translate(exc, query="COMMIT") from exc
+        finally:
+            if self.shared_connection is not None:
+                self._memory_lock.release()
+
+    @contextmanager
+    def savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[None]:
+        name = f"stocksbot_sp_{depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        conn.execute(f"RELEASE SAVEPOINT {name}")
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing is best effort
+                log.warning("closing a SQLite connection failed", exc_info=True)
+
+
+class _PostgresEngine(_Engine):
+    """A psycopg-pool pool of autocommit, dict-row connections; transactions are explicit."""
+
+    def __init__(self, url: DatabaseURL, settings: Settings) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.conninfo = pg_conninfo(url, settings)
+        # One direct connection first: it fails fast with the real reason (bad password,
+        # unreachable host), where a pool would only time out.
+        try:
+            psycopg.connect(self.conninfo).close()
+        except psycopg.Error as exc:
+            raise connect_error(exc, url) from exc
+        self.pool: ConnectionPool = ConnectionPool(
+            self.conninfo,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            open=True,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            check=ConnectionPool.check_connection,
+            name="stocksbot",
+        )
+
+    @contextmanager
+    def _pooled(self) -> Iterator[Any]:
+        try:
+            cm = self.pool.connection()
+            conn = cm.__enter__()
+        except Exception as exc:
+            raise translate(exc, query="pool.connection") from exc
+        try:
+            yield conn
+        except BaseException:
+            cm.__exit__(*sys.exc_info())
+            raise
+        cm.__exit__(None, None, None)
+
+    @contextmanager
+    def autocommit_connection(self) -> Iterator[Any]:
+        with self._pooled() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Any]:
+        import psycopg
+
+        with self._pooled() as conn:
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.Error as exc:  # raised by BEGIN or COMMIT (e.g. a serialization failure)
+                raise translate(exc, query="transaction") from exc
+
+    @contextmanager
+    def savepoint(self, conn: Any, depth: int) -> Iterator[None]:
+        with conn.transaction():
+            yield
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def pg_conninfo(url: DatabaseURL, settings: Settings) -> str:
+    """The libpq connection string of a PostgreSQL URL, with stocksbot's session defaults."""
+    from psycopg.conninfo import make_conninfo
+
+    info = dict(url.pg_params or {})
+    info.setdefault("connect_timeout", settings.connect_timeout)
+    info.setdefault("options", "-c TimeZone=UTC")
+    info.setdefault("application_name", "stocksbot")
+    return make_conninfo(**{key: str(value) for key, value in info.items()})
+
+
+def connect_error(exc: Exception, url: DatabaseURL) -> Exception:
+    """One clear line for a failed PostgreSQL connection; never the password."""
+    info = url.pg_params or {}
+    where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    sqlstate = getattr(exc, "sqlstate", None)
+    text = str(exc)
+    password = info.get("password")
+    if password:
+        text = text.replace(str(password), "***")
+    reason = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
+    if sqlstate in {"28P01", "28000"} or "password authentication failed" in text:
+        return ConfigurationError(f"cannot connect to PostgreSQL at {where}: authentication failed for user {info.get('user', '')!r}")
+    if sqlstate == "3D000":
+        return ConfigurationError(f"cannot connect to PostgreSQL at {where}: database does not exist")
+    return DatabaseUnavailableError(f"cannot connect to PostgreSQL at {where}: {reason.strip()}")

@@ -1,0 +1,189 @@
+"""How ids, money, quantities and timestamps are represented in the database.
+
+One representation serves both engines (docs/decisions.md):
+
+* ids are lowercase UUIDv7 text, made here, sortable in creation order;
+* quantities are BIGINT scaled by 10**9 (columns ``*_e9``), prices and money
+  BIGINT scaled by 10**8 (columns ``*_e8``): exact storage, comparison and SUM
+  on SQLite and PostgreSQL alike;
+* timestamps are fixed-width UTC text ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: exact to
+  the microsecond, ordered as text, readable by a DBA.
+
+A value that does not fit is rejected with a :class:`ValidationError` naming the
+field; nothing is ever rounded silently on the way in.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from .errors import ValidationError
+
+QUANTITY_PLACES = 9
+MONEY_PLACES = 8
+QUANTITY_SCALE = 10**QUANTITY_PLACES
+MONEY_SCALE = 10**MONEY_PLACES
+QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY_PLACES)
+MONEY_STEP = Decimal(1).scaleb(-MONEY_PLACES)
+BIGINT_MAX = 2**63 - 1
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+TIMESTAMP_LENGTH = 27
+
+
+# --- decimals -----------------------------------------------------------------
+
+
+def to_decimal(value: object, field: str) -> Decimal:
+    """Accept int, str, Decimal (and float through its shortest repr) as an exact Decimal."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: expected a number, got a bool", field=field)
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{field}: must be a finite number, got {value!r}", field=field)
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationError(f"{field}: not a decimal number: {value[:40]!r}", field=field) from None
+    else:
+        raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field=field)
+    if not result.is_finite():
+        raise ValidationError(f"{field}: must be a finite number, got {result}", field=field)
+    return result
+
+
+def _scale(value: object, field: str, places: int) -> int:
+    number = to_decimal(value, field)
+    scaled = number.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
+    units = int(scaled)
+    if abs(units) > BIGINT_MAX:
+        raise ValidationError(f"{field}: {number} is out of range", field=field)
+    return units
+
+
+def quantity_to_db(value: object, field: str = "quantity") -> int:
+    """A quantity as its scaled integer (10**9 units); rejects more than 9 decimal places."""
+    return _scale(value, field, QUANTITY_PLACES)
+
+
+def money_to_db(value: object, field: str = "price") -> int:
+    """A price or an amount of money as its scaled integer (10**8 units)."""
+    return _scale(value, field, MONEY_PLACES)
+
+
+def quantity_from_db(units: int) -> Decimal:
+    """The Decimal of a scaled quantity column."""
+    return Decimal(units).scaleb(-QUANTITY_PLACES)
+
+
+def money_from_db(units: int) -> Decimal:
+    """The Decimal of a scaled money or price column."""
+    return Decimal(units).scaleb(-MONEY_PLACES)
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Round a derived amount (a notional, a share of a fee) to the money scale, half to even."""
+    return value.quantize(MONEY_STEP, rounding=ROUND_HALF_EVEN)
+
+
+# --- timestamps -----------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (microsecond precision)."""
+    return datetime.now(timezone.utc)
+
+
+def to_utc(value: object, field: str) -> datetime:
+    """Accept an aware datetime (any offset) or ISO-8601 text with an offset; reject naive ones."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"{field}: not an ISO-8601 timestamp: {value[:40]!r}", field=field) from None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field}: expected a datetime, got {type(value).__name__}", field=field)
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValidationError(f"{field}: naive datetime; give a timezone-aware (UTC) datetime", field=field)
+    try:
+        return (value - offset).replace(tzinfo=timezone.utc)
+    except OverflowError:
+        raise ValidationError(f"{field}: {value!r} is out of range", field=field) from None
+
+
+def timestamp_to_db(value: object, field: str = "timestamp") -> str:
+    """An aware datetime as fixed-width UTC text, e.g. ``2024-03-01T14:30:00.123456Z``."""
+    text = to_utc(value, field).strftime(TIMESTAMP_FORMAT)
+    if len(text) != TIMESTAMP_LENGTH:  # years before 1000 print without padding on some libcs
+        raise ValidationError(f"{field}: year out of range", field=field)
+    return text
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def timestamp_from_db(text: str) -> datetime:
+    """The aware UTC datetime of a timestamp column."""
+    # Parsing by slicing is several times faster than strptime/fromisoformat on this fixed form.
+    return datetime(
+        int(text[0:4]), int(text[5:7]), int(text[8:10]),
+        int(text[11:13]), int(text[14:16]), int(text[17:19]), int(text[20:26]),
+        tzinfo=timezone.utc,
+    )
+
+
+def now_text() -> str:
+    """The current UTC time as timestamp-column text."""
+    return utc_now().strftime(TIMESTAMP_FORMAT)
+
+
+# --- ids -----------------------------------------------------------------------
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_last_seq = 0
+
+
+def new_id() -> str:
+    """A new lowercase UUIDv7 (RFC 9562): unique across processes, ordered by creation time.
+
+    Within one process, ids made in the same millisecond stay ordered through a
+    12-bit counter in ``rand_a`` (RFC 9562 §6.2, method 1); 62 random bits keep
+    ids from different processes apart.
+    """
+    global _last_ms, _last_seq
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _last_ms:
+            _last_ms, _last_seq = ms, int.from_bytes(os.urandom(2), "big") & 0x1FF
+        else:
+            ms = _last_ms
+            _last_seq += 1
+            if _last_seq > 0xFFF:  # counter exhausted: borrow the next millisecond
+                _last_ms += 1
+                ms, _last_seq = _last_ms, 0
+        seq = _last_seq
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand_b
+    hex_ = f"{value:032x}"
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
+
+
+def id_timestamp(identifier: str) -> datetime:
+    """The creation time encoded in a UUIDv7 (millisecond precision)."""
+    ms = int(identifier.replace("-", "")[:12], 16)
+    return _EPOCH + timedelta(milliseconds=ms)
