@@ -1,3 +1,5 @@
+DROP INDEX ix_positions_account_opened;
+
 DROP INDEX ix_positions_account_strategy_status;
 
 DROP INDEX ix_positions_account_status_symbol;

@@ -42,3 +42,5 @@ WHERE status = 'open';
 CREATE INDEX ix_positions_account_status_symbol ON positions (account_id, status, symbol);
 
 CREATE INDEX ix_positions_account_strategy_status ON positions (account_id, strategy_id, status);
+
+CREATE INDEX ix_positions_account_opened ON positions (account_id, opened_at);

@@ -1,6 +1,24 @@
 """stocksbot: the SQL-first persistence layer of a stock-trading bot (SQLite and PostgreSQL)."""
 
 from .db import Database, connect
+from .models import (
+    ConfigEntry,
+    ConfigType,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PortfolioLine,
+    PortfolioSummary,
+    Position,
+    PositionSide,
+    PositionStatus,
+    Strategy,
+    StrategyMetrics,
+    Trade,
+    TradeEffect,
+)
+from .service import OverfillError, StorageService
 from .errors import (
     ConfigurationError,
     ConflictError,
@@ -16,6 +34,23 @@ from .errors import (
 )
 
 __all__ = [
+    "ConfigEntry",
+    "ConfigType",
+    "Order",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "OverfillError",
+    "PortfolioLine",
+    "PortfolioSummary",
+    "Position",
+    "PositionSide",
+    "PositionStatus",
+    "StorageService",
+    "Strategy",
+    "StrategyMetrics",
+    "Trade",
+    "TradeEffect",
     "ConfigurationError",
     "ConflictError",
     "Database",

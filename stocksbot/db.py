@@ -176,7 +176,7 @@ class Database:
         self.dialect = self.url.dialect
         if self.settings.sql_echo:
             _enable_echo()
-        self.queries: dict[str, QueryFile] = load_queries(self.dialect, self.settings.sql_echo)
+        self.queries: dict[str, QueryFile] = load_queries(self.dialect)
         self._local = threading.local()
         self._closed = False
         self.retries = 0  # transient errors retried by run_in_transaction, for the reliability reports
@@ -290,7 +290,7 @@ def connect(url: str | None = None) -> Database:
 
 def _enable_echo() -> None:
     sql_log = logging.getLogger("stocksbot.sql")
-    sql_log.setLevel(logging.INFO)
+    sql_log.setLevel(logging.DEBUG)
     if not sql_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))

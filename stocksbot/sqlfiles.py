@@ -3,7 +3,7 @@
 Each ``queries/<file>.sql`` becomes a :class:`QueryFile` whose attributes are the
 aiosql functions of that file; ``queries/<dialect>/<file>.sql`` holds the rare
 same-name overrides for one engine. The adapter subclasses below are the single
-place for ``SQL_ECHO`` timings, per-query call counts and error translation, and
+place for ``SQL_ECHO`` timings (logger ``stocksbot.sql`` at DEBUG), per-query call counts and error translation, and
 (for psycopg) the doubling of literal ``%`` before aiosql's ``:name`` rewrite.
 """
 
@@ -38,15 +38,16 @@ def _instrumented(method: Callable[..., Any]) -> Callable[..., Any]:
     def call(self: "_Instrumented", conn: Any, query_name: str, sql: str, *rest: Any) -> Any:
         name = f"{self.file}.{query_name}"
         QUERY_CALLS[name] += 1
-        started = time.perf_counter() if self.echo else 0.0
+        echo = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if echo else 0.0
         try:
             return method(self, conn, query_name, sql, *rest)
         except Exception as exc:
             raise translate(exc, query=name) from exc
         finally:
-            if self.echo:
+            if echo:
                 elapsed_ms = (time.perf_counter() - started) * 1000
-                log.info("%s %.3f ms: %s %r", name, elapsed_ms, " ".join(sql.split()), rest[0] if rest else None)
+                log.debug("%s %.3f ms: %s %r", name, elapsed_ms, " ".join(sql.split()), rest[0] if rest else None)
 
     return call
 
@@ -58,15 +59,16 @@ def _instrumented_select(method: Callable[..., Any]) -> Callable[..., Any]:
     def call(self: "_Instrumented", conn: Any, query_name: str, sql: str, parameters: Any, record_class: Any = None) -> Any:
         name = f"{self.file}.{query_name}"
         QUERY_CALLS[name] += 1
-        started = time.perf_counter() if self.echo else 0.0
+        echo = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if echo else 0.0
         try:
             # Materialise inside the try: rows must be read before the connection moves on.
             rows = list(method(self, conn, query_name, sql, parameters, record_class))
         except Exception as exc:
             raise translate(exc, query=name) from exc
-        if self.echo:
+        if echo:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %.3f ms (%d rows): %s %r", name, elapsed_ms, len(rows), " ".join(sql.split()), parameters)
+            log.debug("%s %.3f ms (%d rows): %s %r", name, elapsed_ms, len(rows), " ".join(sql.split()), parameters)
         return rows
 
     return call
@@ -74,12 +76,10 @@ def _instrumented_select(method: Callable[..., Any]) -> Callable[..., Any]:
 
 class _Instrumented(GenericAdapter):
     file: str
-    echo: bool
 
-    def __init__(self, file: str, echo: bool) -> None:
+    def __init__(self, file: str) -> None:
         super().__init__()
         self.file = file
-        self.echo = echo
 
     select = _instrumented_select(GenericAdapter.select)
     select_one = _instrumented(GenericAdapter.select_one)
@@ -120,24 +120,34 @@ class QueryFile:
         return self._functions[name]
 
 
-def _load_file(path: Path, dialect: str, echo: bool) -> dict[str, Any]:
+def _load_file(path: Path, dialect: str) -> dict[str, Any]:
     adapter_cls = SQLiteAdapter if dialect == "sqlite" else PsycopgAdapter
-    adapter = functools.partial(adapter_cls, path.stem, echo)
+    adapter = functools.partial(adapter_cls, path.stem)
     queries = aiosql.from_path(path, adapter, kwargs_only=True)
     return {name: getattr(queries, name) for name in queries.available_queries if "." not in name and not name.endswith("_cursor")}
 
 
+def dialect_of(conn: Any) -> str:
+    """"sqlite" for a sqlite3 connection, "postgresql" for a psycopg one."""
+    return "sqlite" if type(conn).__module__.startswith("sqlite3") else "postgresql"
+
+
+def query_file(conn: Any, name: str) -> QueryFile:
+    """The queries of ``queries/<name>.sql`` for the driver of ``conn``."""
+    return load_queries(dialect_of(conn))[name]
+
+
 @functools.cache
-def load_queries(dialect: str, echo: bool = False, directory: str | None = None) -> dict[str, QueryFile]:
+def load_queries(dialect: str, directory: str | None = None) -> dict[str, QueryFile]:
     """Every query file for one dialect, keyed by file stem (``"orders"``); cached per process."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}")
     root = Path(directory) if directory else queries_dir()
     files: dict[str, QueryFile] = {}
     for path in sorted(root.glob("*.sql")):
-        functions = _load_file(path, dialect, echo)
+        functions = _load_file(path, dialect)
         override = root / dialect / path.name
         if override.is_file():
-            functions.update(_load_file(override, dialect, echo))
+            functions.update(_load_file(override, dialect))
         files[path.stem] = QueryFile(path.stem, functions)
     return files

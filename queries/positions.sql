@@ -1,0 +1,116 @@
+-- Named queries of the positions table. Every query is scoped by account_id.
+-- strategy_key is strategy_id, or '' for a position without a strategy; the open
+-- position of (account, symbol, strategy) is found and locked through it.
+
+-- name: insert_position(account_id, position_id, strategy_id, symbol, side, quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at)^
+-- Open a position and return it; nothing if (account, symbol, strategy) already has an open one.
+INSERT INTO positions (
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at
+)
+VALUES (
+    :account_id, :position_id, :strategy_id, :symbol, :side, 'open',
+    :quantity_e9, :cost_basis_e8, :realized_pnl_e8, :opened_at, :opened_at
+)
+ON CONFLICT (account_id, symbol, strategy_key) WHERE status = 'open' DO NOTHING
+RETURNING
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+
+-- name: find_position(account_id, position_id)^
+-- One position by id, or nothing.
+-- Index: pk_positions
+SELECT
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at
+FROM positions
+WHERE account_id = :account_id
+    AND position_id = :position_id;
+
+-- name: find_open_position(account_id, symbol, strategy_key)^
+-- The open position of (symbol, strategy), or nothing; strategy_key is '' for no strategy.
+-- Index: uq_positions_account_symbol_strategy_open
+SELECT
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at
+FROM positions
+WHERE account_id = :account_id
+    AND symbol = :symbol
+    AND strategy_key = :strategy_key
+    AND status = 'open';
+
+-- name: lock_open_position(account_id, symbol, strategy_key)^
+-- Take the row lock of the open position of (symbol, strategy) and return it (a no-op write); nothing if none is open.
+-- Index: uq_positions_account_symbol_strategy_open
+UPDATE positions
+SET status = status
+WHERE account_id = :account_id
+    AND symbol = :symbol
+    AND strategy_key = :strategy_key
+    AND status = 'open'
+RETURNING
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+
+-- name: update_position_holding(account_id, position_id, quantity_e9, cost_basis_e8, realized_pnl_delta_e8, updated_at)^
+-- Set an open position's quantity and cost basis after a fill and add the fill's realized P&L.
+-- Index: pk_positions
+UPDATE positions
+SET quantity_e9 = :quantity_e9,
+    cost_basis_e8 = :cost_basis_e8,
+    realized_pnl_e8 = realized_pnl_e8 + :realized_pnl_delta_e8,
+    updated_at = :updated_at
+WHERE account_id = :account_id
+    AND position_id = :position_id
+    AND status = 'open'
+RETURNING
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+
+-- name: mark_position_closed(account_id, position_id, realized_pnl_delta_e8, closed_at)^
+-- Close an open position (quantity and cost basis to zero), adding the closing fill's realized P&L.
+-- Index: pk_positions
+UPDATE positions
+SET status = 'closed',
+    quantity_e9 = 0,
+    cost_basis_e8 = 0,
+    realized_pnl_e8 = realized_pnl_e8 + :realized_pnl_delta_e8,
+    updated_at = :closed_at,
+    closed_at = :closed_at
+WHERE account_id = :account_id
+    AND position_id = :position_id
+    AND status = 'open'
+RETURNING
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+
+-- name: list_open_positions(account_id, symbol, strategy_id)
+-- Open positions of the account by symbol; symbol and strategy_id filter when not null.
+-- Index: ix_positions_account_status_symbol
+SELECT
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at
+FROM positions
+WHERE account_id = :account_id
+    AND status = 'open'
+    AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
+    AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
+ORDER BY symbol, opened_at, position_id;
+
+-- name: list_positions(account_id, limit)
+-- Every position of the account, open or closed, newest first.
+-- Index: ix_positions_account_opened
+SELECT
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at
+FROM positions
+WHERE account_id = :account_id
+ORDER BY opened_at DESC, position_id DESC
+LIMIT :limit;
+
+-- name: sum_realized_pnl(account_id)$
+-- Realized P&L of every position of the account, open and closed (money x 10^8).
+-- Index: ix_positions_account_opened
+SELECT CAST(COALESCE(SUM(realized_pnl_e8), 0) AS BIGINT) AS realized_pnl_e8
+FROM positions
+WHERE account_id = :account_id;

@@ -1,0 +1,72 @@
+-- Named queries of the trades table: one row per fill and position leg. Scoped by account_id.
+-- Trades are never updated or deleted: they are the record the positions and the
+-- strategy metrics are checked against.
+
+-- name: insert_trade(account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect, quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8, external_trade_id, executed_at, created_at)^
+-- Insert one trade row and return it.
+INSERT INTO trades (
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+)
+VALUES (
+    :account_id, :trade_id, :order_id, :position_id, :strategy_id, :symbol, :side, :leg, :effect,
+    :quantity_e9, :price_e8, :commission_e8, :fees_e8, :realized_pnl_e8,
+    :external_trade_id, :executed_at, :created_at
+)
+RETURNING
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at;
+
+-- name: find_trade(account_id, trade_id)^
+-- One trade row by id, or nothing.
+-- Index: pk_trades
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND trade_id = :trade_id;
+
+-- name: find_trade_by_execution(account_id, order_id, external_trade_id, leg)^
+-- The trade row of one broker execution of an order (leg 0, or 1 for a flip's opening leg), or nothing.
+-- Index: uq_trades_account_order_execution_leg
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND order_id = :order_id
+    AND external_trade_id = :external_trade_id
+    AND leg = :leg;
+
+-- name: list_trades(account_id, order_id, symbol, strategy_id, since, limit)
+-- Trades of the account in execution order; order_id, symbol, strategy_id and since (executed_at >=) filter when not null.
+-- Index: ix_trades_account_executed
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND (CAST(:order_id AS TEXT) IS NULL OR order_id = :order_id)
+    AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
+    AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
+    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+ORDER BY executed_at, trade_id
+LIMIT :limit;
+
+-- name: list_trades_by_position(account_id, position_id)
+-- The trade rows of one position in execution order.
+-- Index: ix_trades_account_position
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND position_id = :position_id
+ORDER BY executed_at, trade_id;

@@ -1,0 +1,541 @@
+"""StorageService: the domain rules of stocksbot, one transaction per unit of work.
+
+Every method validates its input first (a ValidationError names the field), then
+runs as one transaction through :meth:`Database.run_in_transaction` — or joins
+the caller's ``with db.transaction():`` as a savepoint. After any error the
+database is as it was before the call.
+
+The order lifecycle is enforced by guarded UPDATEs in orders.sql; the fill
+arithmetic lives in accounting.py (pure functions); this module sequences them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Mapping
+
+from . import accounting, inputs
+from . import config as config_queries
+from . import orders, positions, strategies, trades
+from .db import Database
+from .errors import ConflictError, InvalidTransitionError, NotFoundError, ValidationError
+from .models import (
+    ConfigEntry,
+    ConfigType,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PortfolioLine,
+    PortfolioSummary,
+    Position,
+    PositionSide,
+    PositionStatus,
+    Strategy,
+    StrategyMetrics,
+    Trade,
+)
+from .values import money_from_db, money_to_db, new_id, quantity_from_db, quantity_to_db, utc_now
+
+log = logging.getLogger("stocksbot.service")
+
+_WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+_FILL_ONLY = (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+_MAX_POSITION_RACES = 5
+
+
+class OverfillError(InvalidTransitionError):
+    """A fill larger than what remains of its order."""
+
+
+class StorageService:
+    """Orders, fills, positions, strategies and settings of one account."""
+
+    def __init__(self, db: Database, account_id: str = "default") -> None:
+        self.db = db
+        self.account_id = inputs.account_id(account_id)
+
+    def __repr__(self) -> str:
+        return f"<StorageService account={self.account_id!r} {self.db!r}>"
+
+    # --- positions ---------------------------------------------------------------------
+
+    def create_position(
+        self, symbol: str, side: PositionSide | str, quantity: Any, avg_entry_price: Any,
+        strategy_id: str | None = None, opened_at: datetime | None = None,
+    ) -> Position:
+        """Open a position directly (no order or trade), e.g. when importing holdings.
+
+        Cost basis is quantity × avg_entry_price rounded to the money scale. A second
+        open position for the same symbol and strategy is a ConflictError.
+        """
+        symbol = inputs.symbol(symbol)
+        position_side = inputs.enum_value(PositionSide, side, "side")
+        quantity_e9 = inputs.positive_quantity(quantity)
+        inputs.positive_price(avg_entry_price, "avg_entry_price")
+        strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
+        opened = inputs.timestamp(opened_at, "opened_at") if opened_at is not None else utc_now()
+        cost_basis = accounting.notional(inputs.decimal(quantity, "quantity"), inputs.decimal(avg_entry_price, "avg_entry_price"))
+
+        def work(conn: Any) -> Position:
+            self._require_strategy(conn, strategy_id)
+            created = positions.insert_position(
+                conn, account_id=self.account_id, position_id=new_id(), strategy_id=strategy_id, symbol=symbol,
+                side=position_side, quantity_e9=quantity_e9, cost_basis_e8=money_to_db(cost_basis, "cost_basis"),
+                realized_pnl_e8=0, opened_at=opened,
+            )
+            if created is None:
+                raise ConflictError(
+                    f"an open position for {symbol} (strategy {strategy_id or 'none'}) already exists",
+                    constraint="uq_positions_account_symbol_strategy_open",
+                )
+            return created
+
+        return self.db.run_in_transaction(work)
+
+    def get_position(self, position_id: str) -> Position | None:
+        """One position by id, or None."""
+        position_id = inputs.row_id(position_id, "position_id")
+        with self.db.connection() as conn:
+            return positions.find_position(conn, account_id=self.account_id, position_id=position_id)
+
+    def get_open_positions(self, symbol: str | None = None, strategy_id: str | None = None) -> list[Position]:
+        """Open positions by symbol, optionally of one symbol or strategy."""
+        symbol = None if symbol is None else inputs.symbol(symbol)
+        strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
+        with self.db.connection() as conn:
+            return positions.list_open_positions(conn, account_id=self.account_id, symbol=symbol, strategy_id=strategy_id)
+
+    def list_positions(self, limit: int | None = None) -> list[Position]:
+        """Every position, open or closed, newest first."""
+        limit = inputs.limit(limit)
+        with self.db.connection() as conn:
+            return positions.list_positions(conn, account_id=self.account_id, limit=limit)
+
+    def close_position(
+        self, position_id: str, exit_price: Any, commission: Any = 0, fees: Any = 0,
+        executed_at: datetime | None = None, external_trade_id: str | None = None,
+    ) -> Position:
+        """Close an open position at ``exit_price``: records a closing market order and its fill.
+
+        Returns the closed position. Its realized P&L includes this fill's commission and fees.
+        """
+        position_id = inputs.row_id(position_id, "position_id")
+        inputs.positive_price(exit_price, "exit_price")
+        inputs.fee(commission, "commission")
+        inputs.fee(fees, "fees")
+
+        def work(conn: Any) -> Position:
+            position = positions.find_position(conn, account_id=self.account_id, position_id=position_id)
+            if position is None:
+                raise NotFoundError(f"position {position_id} not found")
+            if position.status is PositionStatus.CLOSED:
+                raise InvalidTransitionError(f"position {position_id} is already closed")
+            side = OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY
+            order = self.create_order(position.symbol, side, OrderType.MARKET, position.quantity, strategy_id=position.strategy_id)
+            self.update_order_status(order.order_id, OrderStatus.SUBMITTED, reason="close_position")
+            self.record_fill(
+                order.order_id, quantity=position.quantity, price=exit_price, commission=commission, fees=fees,
+                executed_at=executed_at, external_trade_id=external_trade_id,
+            )
+            closed = positions.find_position(conn, account_id=self.account_id, position_id=position_id)
+            assert closed is not None and closed.status is PositionStatus.CLOSED
+            return closed
+
+        return self.db.run_in_transaction(work)
+
+    # --- orders ------------------------------------------------------------------------
+
+    def create_order(
+        self, symbol: str, side: OrderSide | str, order_type: OrderType | str, quantity: Any,
+        limit_price: Any = None, stop_price: Any = None, strategy_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Record a new order in status 'pending' — before the broker is called.
+
+        ``client_order_id`` defaults to the order id; it is unique per account, so a
+        retried create with the same id is a ConflictError, never a second order.
+        """
+        symbol = inputs.symbol(symbol)
+        side = inputs.enum_value(OrderSide, side, "side")
+        order_type = inputs.enum_value(OrderType, order_type, "order_type")
+        quantity_e9 = inputs.positive_quantity(quantity)
+        limit_e8 = inputs.optional_price(limit_price, "limit_price")
+        stop_e8 = inputs.optional_price(stop_price, "stop_price")
+        needs_limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_limit != (limit_e8 is not None):
+            raise ValidationError(
+                f"limit_price: {'required' if needs_limit else 'not allowed'} for a {order_type.value} order",
+                field="limit_price",
+            )
+        if needs_stop != (stop_e8 is not None):
+            raise ValidationError(
+                f"stop_price: {'required' if needs_stop else 'not allowed'} for a {order_type.value} order",
+                field="stop_price",
+            )
+        strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
+        order_id = new_id()
+        client_order_id = inputs.external_id(client_order_id, "client_order_id") or order_id
+
+        def work(conn: Any) -> Order:
+            self._require_strategy(conn, strategy_id)
+            return orders.insert_order(
+                conn, account_id=self.account_id, order_id=order_id, client_order_id=client_order_id,
+                strategy_id=strategy_id, symbol=symbol, side=side, order_type=order_type, quantity_e9=quantity_e9,
+                limit_price_e8=limit_e8, stop_price_e8=stop_e8, created_at=utc_now(),
+            )
+
+        return self.db.run_in_transaction(work)
+
+    def get_order(self, order_id: str) -> Order | None:
+        """One order by id, or None."""
+        order_id = inputs.row_id(order_id, "order_id")
+        with self.db.connection() as conn:
+            return orders.find_order(conn, account_id=self.account_id, order_id=order_id)
+
+    def get_order_by_external_id(self, external_id: str) -> Order | None:
+        """One order by the broker's order id, or None."""
+        external_id = inputs.external_id(external_id, "external_id")
+        with self.db.connection() as conn:
+            return orders.find_order_by_external_id(conn, account_id=self.account_id, external_id=external_id)
+
+    def get_order_by_client_order_id(self, client_order_id: str) -> Order | None:
+        """One order by the engine's client order id, or None."""
+        client_order_id = inputs.external_id(client_order_id, "client_order_id")
+        with self.db.connection() as conn:
+            return orders.find_order_by_client_order_id(conn, account_id=self.account_id, client_order_id=client_order_id)
+
+    def list_orders(
+        self, status: OrderStatus | str | None = None, symbol: str | None = None,
+        strategy_id: str | None = None, limit: int | None = 100,
+    ) -> list[Order]:
+        """Orders newest first, optionally filtered; ``limit=None`` lists them all."""
+        status = None if status is None else inputs.enum_value(OrderStatus, status, "status")
+        symbol = None if symbol is None else inputs.symbol(symbol)
+        strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
+        limit = inputs.limit(limit)
+        with self.db.connection() as conn:
+            return orders.list_orders(
+                conn, account_id=self.account_id, status=status, symbol=symbol, strategy_id=strategy_id, limit=limit,
+            )
+
+    def update_order_status(
+        self, order_id: str, status: OrderStatus | str, external_id: str | None = None, reason: str | None = None,
+    ) -> Order:
+        """Move an order to submitted, cancelled, rejected or expired (SPEC §4 lifecycle).
+
+        A transition the lifecycle does not allow raises InvalidTransitionError and
+        changes nothing; partially_filled and filled are reached only by record_fill.
+        """
+        order_id = inputs.row_id(order_id, "order_id")
+        target = inputs.enum_value(OrderStatus, status, "status")
+        external_id = inputs.external_id(external_id, "external_id")
+        reason = inputs.reason(reason)
+        if target is OrderStatus.PENDING or target in _FILL_ONLY:
+            raise InvalidTransitionError(
+                f"an order cannot be set to {target.value}: "
+                + ("orders start pending" if target is OrderStatus.PENDING else "record_fill moves it there")
+            )
+
+        def work(conn: Any) -> Order:
+            moved = orders.mark_order(
+                conn, account_id=self.account_id, order_id=order_id, status=target, external_id=external_id,
+                status_reason=reason, updated_at=utc_now(),
+            )
+            if moved is not None:
+                return moved
+            current = orders.find_order(conn, account_id=self.account_id, order_id=order_id)
+            if current is None:
+                raise NotFoundError(f"order {order_id} not found")
+            raise InvalidTransitionError(f"order {order_id} is {current.status.value}; it cannot become {target.value}")
+
+        return self.db.run_in_transaction(work)
+
+    # --- fills -------------------------------------------------------------------------
+
+    def record_fill(
+        self, order_id: str, quantity: Any, price: Any, commission: Any = 0, fees: Any = 0,
+        executed_at: datetime | None = None, external_trade_id: str | None = None,
+    ) -> Trade:
+        """Record one execution of an order: trade row(s), order fill state and position, atomically.
+
+        With ``external_trade_id`` (the broker's execution id) the call is idempotent:
+        recording the same execution again returns the existing trade and changes
+        nothing. A fill on an order that is not submitted or partially filled raises
+        InvalidTransitionError; one larger than what remains raises OverfillError.
+        A flip returns the closing leg.
+        """
+        order_id = inputs.row_id(order_id, "order_id")
+        quantity_e9 = inputs.positive_quantity(quantity)
+        price_e8 = inputs.positive_price(price)
+        commission_e8 = inputs.fee(commission, "commission")
+        fees_e8 = inputs.fee(fees, "fees")
+        executed = inputs.timestamp(executed_at, "executed_at") if executed_at is not None else utc_now()
+        external_trade_id = inputs.external_id(external_trade_id, "external_trade_id")
+        fill = _Fill(quantity_e9, price_e8, commission_e8, fees_e8, executed, external_trade_id)
+        return self.db.run_in_transaction(lambda conn: self._record_fill(conn, order_id, fill))
+
+    def _record_fill(self, conn: Any, order_id: str, fill: "_Fill") -> Trade:
+        account = self.account_id
+        order = orders.lock_order(conn, account_id=account, order_id=order_id)  # serialises fills of one order
+        if order is None:
+            raise NotFoundError(f"order {order_id} not found")
+        if fill.external_trade_id is not None:
+            existing = trades.find_trade_by_execution(
+                conn, account_id=account, order_id=order_id, external_trade_id=fill.external_trade_id,
+            )
+            if existing is not None:
+                log.info("execution %s of order %s already recorded: no-op", fill.external_trade_id, order_id)
+                return existing
+        if order.status not in _WORKING:
+            raise InvalidTransitionError(f"order {order_id} is {order.status.value}; a fill needs a submitted or partially filled order")
+        quantity, price = fill.quantity, fill.price
+        if order.filled_quantity + quantity > order.quantity:
+            raise OverfillError(
+                f"fill of {quantity} would overfill order {order_id} ({order.filled_quantity} of {order.quantity} filled)"
+            )
+        now = utc_now()
+        updated = orders.apply_order_fill(
+            conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
+            fill_notional_e8=money_to_db(accounting.notional(quantity, price), "notional"), updated_at=now,
+        )
+        if updated is None:  # the lock makes this unreachable; the guard keeps it safe regardless
+            raise InvalidTransitionError(f"order {order_id} changed while recording a fill")
+
+        position, effect = self._position_for_fill(conn, order, fill)
+        leg = effect.legs[0]
+        if leg.effect == "close":
+            positions.mark_position_closed(
+                conn, account_id=account, position_id=position.position_id,
+                realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), closed_at=fill.executed_at,
+            )
+        elif leg.effect != "open":  # an opening leg was inserted with its final state
+            assert leg.after is not None
+            positions.update_position_holding(
+                conn, account_id=account, position_id=position.position_id,
+                quantity_e9=quantity_to_db(leg.after.quantity), cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
+                realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), updated_at=now,
+            )
+        first = self._write_trade(conn, order, fill, position.position_id, leg, leg_number=0, now=now)
+        if len(effect.legs) == 2:  # a flip: the remainder opens a position on the other side
+            opening = effect.legs[1]
+            flipped = self._open_position(conn, order, opening, fill)
+            if flipped is None:  # the old position was closed above, under its row lock
+                raise ConflictError(f"an open position for {order.symbol} appeared during a flip")
+            self._write_trade(conn, order, fill, flipped.position_id, opening, leg_number=1, now=now)
+        return first
+
+    def _position_for_fill(self, conn: Any, order: Order, fill: "_Fill") -> tuple[Position, accounting.FillEffect]:
+        """Lock the open position of (symbol, strategy), or open one, and compute the fill's effect on it."""
+        for _ in range(_MAX_POSITION_RACES):
+            position = positions.lock_open_position(
+                conn, account_id=self.account_id, symbol=order.symbol, strategy_id=order.strategy_id,
+            )
+            holding = None if position is None else accounting.Holding(position.side.value, position.quantity, position.cost_basis)
+            effect = accounting.apply_fill(holding, order.side.value, fill.quantity, fill.price, fill.commission, fill.fees)
+            if position is not None:
+                return position, effect
+            opened = self._open_position(conn, order, effect.legs[0], fill)
+            if opened is not None:
+                return opened, effect
+            # Another transaction opened it between our lock and insert (PostgreSQL): lock that one.
+        raise ConflictError(f"could not settle the open position of {order.symbol}: too many concurrent openers")
+
+    def _open_position(self, conn: Any, order: Order, leg: accounting.Leg, fill: "_Fill") -> Position | None:
+        assert leg.effect == "open" and leg.after is not None
+        return positions.insert_position(
+            conn, account_id=self.account_id, position_id=new_id(), strategy_id=order.strategy_id,
+            symbol=order.symbol, side=leg.after.side, quantity_e9=quantity_to_db(leg.after.quantity),
+            cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
+            realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"), opened_at=fill.executed_at,
+        )
+
+    def _write_trade(
+        self, conn: Any, order: Order, fill: "_Fill", position_id: str, leg: accounting.Leg, leg_number: int,
+        now: datetime,
+    ) -> Trade:
+        return trades.insert_trade(
+            conn, account_id=self.account_id, trade_id=new_id(), order_id=order.order_id, position_id=position_id,
+            strategy_id=order.strategy_id, symbol=order.symbol, side=order.side, leg=leg_number, effect=leg.effect,
+            quantity_e9=quantity_to_db(leg.quantity), price_e8=fill.price_e8,
+            commission_e8=money_to_db(leg.commission, "commission"), fees_e8=money_to_db(leg.fees, "fees"),
+            realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"),
+            external_trade_id=fill.external_trade_id, executed_at=fill.executed_at, created_at=now,
+        )
+
+    def get_trades(
+        self, order_id: str | None = None, symbol: str | None = None, strategy_id: str | None = None,
+        since: datetime | None = None, limit: int | None = None,
+    ) -> list[Trade]:
+        """Trades in execution order, optionally filtered (``since`` is inclusive)."""
+        order_id = inputs.optional_row_id(order_id, "order_id")
+        symbol = None if symbol is None else inputs.symbol(symbol)
+        strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
+        since = None if since is None else inputs.timestamp(since, "since")
+        limit = inputs.limit(limit)
+        with self.db.connection() as conn:
+            return trades.list_trades(
+                conn, account_id=self.account_id, order_id=order_id, symbol=symbol, strategy_id=strategy_id,
+                since=since, limit=limit,
+            )
+
+    # --- strategies ----------------------------------------------------------------------
+
+    def create_strategy(self, name: str, config: Mapping[str, Any] | None = None, is_active: bool = True) -> Strategy:
+        """Create a strategy; its name is unique in the account (a duplicate is a ConflictError)."""
+        name = inputs.name(name)
+        config = inputs.json_object({} if config is None else dict(config) if isinstance(config, Mapping) else config)
+        is_active = inputs.boolean(is_active, "is_active")
+        return self.db.run_in_transaction(lambda conn: strategies.insert_strategy(
+            conn, account_id=self.account_id, strategy_id=new_id(), name=name, config=config,
+            is_active=is_active, created_at=utc_now(),
+        ))
+
+    def get_strategy(self, strategy_id: str) -> Strategy | None:
+        """One strategy by id, or None."""
+        strategy_id = inputs.row_id(strategy_id, "strategy_id")
+        with self.db.connection() as conn:
+            return strategies.find_strategy(conn, account_id=self.account_id, strategy_id=strategy_id)
+
+    def get_strategy_by_name(self, name: str) -> Strategy | None:
+        """One strategy by name, or None."""
+        name = inputs.name(name)
+        with self.db.connection() as conn:
+            return strategies.find_strategy_by_name(conn, account_id=self.account_id, name=name)
+
+    def list_strategies(self, active_only: bool = False) -> list[Strategy]:
+        """Strategies by name; only the active ones with ``active_only``."""
+        active_only = inputs.boolean(active_only, "active_only")
+        with self.db.connection() as conn:
+            if active_only:
+                return strategies.list_active_strategies(conn, account_id=self.account_id)
+            return strategies.list_strategies(conn, account_id=self.account_id)
+
+    def update_strategy_config(self, strategy_id: str, config: Mapping[str, Any]) -> Strategy:
+        """Replace a strategy's config (NotFoundError if it does not exist)."""
+        strategy_id = inputs.row_id(strategy_id, "strategy_id")
+        config = inputs.json_object(dict(config) if isinstance(config, Mapping) else config)
+        updated = self.db.run_in_transaction(lambda conn: strategies.update_strategy_config(
+            conn, account_id=self.account_id, strategy_id=strategy_id, config=config, updated_at=utc_now(),
+        ))
+        if updated is None:
+            raise NotFoundError(f"strategy {strategy_id} not found")
+        return updated
+
+    def set_strategy_active(self, strategy_id: str, is_active: bool) -> Strategy:
+        """Switch a strategy on or off (NotFoundError if it does not exist)."""
+        strategy_id = inputs.row_id(strategy_id, "strategy_id")
+        is_active = inputs.boolean(is_active, "is_active")
+        updated = self.db.run_in_transaction(lambda conn: strategies.update_strategy_active(
+            conn, account_id=self.account_id, strategy_id=strategy_id, is_active=is_active, updated_at=utc_now(),
+        ))
+        if updated is None:
+            raise NotFoundError(f"strategy {strategy_id} not found")
+        return updated
+
+    def get_strategy_metrics(self, strategy_id: str) -> StrategyMetrics | None:
+        """Trade counts, win rate, realized P&L and fees of a strategy, from its trades; None if absent."""
+        strategy_id = inputs.row_id(strategy_id, "strategy_id")
+        with self.db.connection() as conn:
+            if strategies.find_strategy(conn, account_id=self.account_id, strategy_id=strategy_id) is None:
+                return None
+            return strategies.find_strategy_metrics(conn, account_id=self.account_id, strategy_id=strategy_id)
+
+    # --- config --------------------------------------------------------------------------
+
+    def set_config_value(self, key: str, value: Any, value_type: ConfigType | str = ConfigType.STRING) -> ConfigEntry:
+        """Set a typed setting (insert or replace); a value that does not fit its type is refused."""
+        key = inputs.config_key(key)
+        kind = inputs.enum_value(ConfigType, value_type, "value_type")
+        text = config_queries.encode_value(value, kind)
+        return self.db.run_in_transaction(lambda conn: config_queries.upsert_config_value(
+            conn, account_id=self.account_id, key=key, value=text, value_type=kind, updated_at=utc_now(),
+        ))
+
+    def get_config_value(self, key: str, default: Any = None) -> Any:
+        """The setting's value as its Python type, or ``default`` when the key is not set."""
+        key = inputs.config_key(key)
+        with self.db.connection() as conn:
+            entry = config_queries.find_config_value(conn, account_id=self.account_id, key=key)
+        return default if entry is None else entry.value
+
+    def get_config_entry(self, key: str) -> ConfigEntry | None:
+        """The whole setting (value, type, timestamps), or None."""
+        key = inputs.config_key(key)
+        with self.db.connection() as conn:
+            return config_queries.find_config_value(conn, account_id=self.account_id, key=key)
+
+    def list_config(self) -> list[ConfigEntry]:
+        """Every setting of the account, by key."""
+        with self.db.connection() as conn:
+            return config_queries.list_config(conn, account_id=self.account_id)
+
+    def delete_config_value(self, key: str) -> bool:
+        """Delete a setting; True if it existed, False if there was nothing to delete."""
+        key = inputs.config_key(key)
+        return self.db.run_in_transaction(
+            lambda conn: config_queries.delete_config_value(conn, account_id=self.account_id, key=key)
+        )
+
+    # --- portfolio -----------------------------------------------------------------------
+
+    def get_portfolio_summary(self, marks: Mapping[str, Any] | None = None) -> PortfolioSummary:
+        """Open positions per symbol and side, valued at ``marks`` ({symbol: price}), plus realized P&L."""
+        if marks is not None and not isinstance(marks, Mapping):
+            raise ValidationError("marks: expected a mapping of symbol to price", field="marks")
+        prices = {inputs.symbol(s, "marks"): inputs.decimal(p, f"marks[{s}]") for s, p in (marks or {}).items()}
+        with self.db.connection() as conn:
+            open_positions = positions.list_open_positions(conn, account_id=self.account_id)
+            realized = positions.sum_realized_pnl(conn, account_id=self.account_id)
+        grouped: dict[tuple[str, PositionSide], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        for position in open_positions:
+            totals = grouped[(position.symbol, position.side)]
+            totals[0] += position.quantity
+            totals[1] += position.cost_basis
+        lines = []
+        for (symbol, side), (quantity, cost_basis) in sorted(grouped.items()):
+            mark = prices.get(symbol)
+            lines.append(PortfolioLine(
+                symbol=symbol, side=side, quantity=quantity, cost_basis=cost_basis,
+                avg_entry_price=accounting.average_price(cost_basis, quantity), mark=mark,
+                market_value=None if mark is None else accounting.market_value(side.value, quantity, mark),
+                unrealized_pnl=None if mark is None else accounting.unrealized_pnl(side.value, quantity, cost_basis, mark),
+            ))
+        priced = all(line.mark is not None for line in lines)
+        return PortfolioSummary(
+            account_id=self.account_id,
+            lines=lines,
+            total_cost_basis=sum((line.cost_basis for line in lines), Decimal(0)),
+            total_market_value=sum((line.market_value or Decimal(0) for line in lines), Decimal(0)) if priced else None,
+            total_unrealized_pnl=sum((line.unrealized_pnl or Decimal(0) for line in lines), Decimal(0)) if priced else None,
+            total_realized_pnl=realized,
+            as_of=utc_now(),
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _require_strategy(self, conn: Any, strategy_id: str | None) -> None:
+        if strategy_id is not None and strategies.find_strategy(conn, account_id=self.account_id, strategy_id=strategy_id) is None:
+            raise NotFoundError(f"strategy {strategy_id} not found")
+
+
+class _Fill:
+    """One validated fill: scaled integers for storage, Decimals for the arithmetic."""
+
+    __slots__ = ("quantity_e9", "price_e8", "commission_e8", "fees_e8", "executed_at", "external_trade_id",
+                 "quantity", "price", "commission", "fees")
+
+    def __init__(
+        self, quantity_e9: int, price_e8: int, commission_e8: int, fees_e8: int, executed_at: datetime,
+        external_trade_id: str | None,
+    ) -> None:
+        self.quantity_e9, self.price_e8 = quantity_e9, price_e8
+        self.commission_e8, self.fees_e8 = commission_e8, fees_e8
+        self.executed_at, self.external_trade_id = executed_at, external_trade_id
+        self.quantity, self.price = quantity_from_db(quantity_e9), money_from_db(price_e8)
+        self.commission, self.fees = money_from_db(commission_e8), money_from_db(fees_e8)
+
