@@ -179,6 +179,7 @@ class Database:
         self.queries: dict[str, QueryFile] = load_queries(self.dialect)
         self._local = threading.local()
         self._closed = False
+        self._schema_checked = False
         self.retries = 0  # transient errors retried by run_in_transaction, for the reliability reports
         if self.dialect == "sqlite":
             self._engine: _Engine = _SQLiteEngine(self.url, self.settings)
@@ -231,6 +232,8 @@ class Database:
             with self._engine.begin() as conn:
                 self._local.conn, self._local.depth = conn, 1
                 try:
+                    if not self._schema_checked:
+                        self._check_schema(conn)
                     yield conn
                 finally:
                     self._local.conn, self._local.depth = None, 0
@@ -269,7 +272,41 @@ class Database:
         """Apply every pending migration (locked against concurrent runs); returns the ids applied."""
         from .migrate import Migrator
 
-        return Migrator(self).upgrade()
+        applied = Migrator(self).upgrade()
+        self._schema_checked = False
+        return applied
+
+    def _check_schema(self, conn: Any) -> None:
+        """Refuse to write to a database whose schema this code does not match (checked once).
+
+        A newer schema (migrations this code does not know) means an older stocksbot
+        is running against a database a newer one migrated; a pending migration means
+        the deploy skipped ``stocksbot db upgrade``. Either way writing could corrupt data.
+        """
+        from .errors import MigrationError
+        from .paths import migration_ids
+
+        try:
+            rows = _fetch_all(conn, "SELECT migration_id FROM _yoyo_migration")
+        except Exception as exc:  # the table does not exist: never migrated
+            raise MigrationError(
+                f"database {self.url.safe} has no stocksbot schema: run `stocksbot db upgrade`"
+            ) from translate(exc)
+        applied = {row["migration_id"] for row in rows}
+        known = migration_ids()
+        unknown = sorted(applied - set(known))
+        if unknown:
+            raise MigrationError(
+                f"database schema is newer than this stocksbot (unknown migrations: {', '.join(unknown)}): "
+                "upgrade stocksbot before writing; it refuses to write to protect the data"
+            )
+        pending = [mid for mid in known if mid not in applied]
+        if pending:
+            raise MigrationError(
+                f"database schema is behind this stocksbot ({len(pending)} pending: {', '.join(pending)}): "
+                "run `stocksbot db upgrade`"
+            )
+        self._schema_checked = True
 
     # -- internals --
 
@@ -281,6 +318,14 @@ class Database:
     def sqlite_connection_for_migrations(self) -> sqlite3.Connection | None:
         """For an in-memory SQLite database: the one connection that holds it (yoyo must use it)."""
         return self._engine.shared_connection if isinstance(self._engine, _SQLiteEngine) else None
+
+
+def _fetch_all(conn: Any, sql: str) -> list[dict[str, Any]]:
+    """Run one parameterless statement on either driver and return its rows as dicts."""
+    if isinstance(conn, sqlite3.Connection):
+        return list(conn.execute(sql).fetchall())
+    with conn.transaction():  # a savepoint: a failure here must not abort the caller's transaction
+        return list(conn.execute(sql).fetchall())
 
 
 def connect(url: str | None = None) -> Database:

@@ -25,3 +25,12 @@ def queries_dir() -> Path:
 def migrations_dir() -> Path:
     """The directory of yoyo migrations (``migrations/*.sql``)."""
     return _sql_dir("migrations")
+
+
+def migration_ids() -> list[str]:
+    """The ids of the migrations this code knows (file names without ``.sql``), in order."""
+    return sorted(
+        path.name[: -len(".sql")]
+        for path in migrations_dir().glob("*.sql")
+        if not path.name.endswith(".rollback.sql") and not path.name.startswith("post-apply")
+    )
