@@ -15,7 +15,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from . import accounting, inputs
 from . import config as config_queries
@@ -45,6 +45,7 @@ log = logging.getLogger("stocksbot.service")
 _WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 _FILL_ONLY = (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
 _MAX_POSITION_RACES = 5
+_FILL_FIELDS = frozenset({"order_id", "quantity", "price", "commission", "fees", "executed_at", "external_trade_id"})
 
 
 class OverfillError(InvalidTransitionError):
@@ -269,15 +270,23 @@ class StorageService:
         InvalidTransitionError; one larger than what remains raises OverfillError.
         A flip returns the closing leg.
         """
-        order_id = inputs.row_id(order_id, "order_id")
-        quantity_e9 = inputs.positive_quantity(quantity)
-        price_e8 = inputs.positive_price(price)
-        commission_e8 = inputs.fee(commission, "commission")
-        fees_e8 = inputs.fee(fees, "fees")
-        executed = inputs.timestamp(executed_at, "executed_at") if executed_at is not None else utc_now()
-        external_trade_id = inputs.external_id(external_trade_id, "external_trade_id")
-        fill = _Fill(quantity_e9, price_e8, commission_e8, fees_e8, executed, external_trade_id)
+        order_id, fill = self._prepare_fill(order_id, quantity, price, commission, fees, executed_at, external_trade_id)
         return self.db.run_in_transaction(lambda conn: self._record_fill(conn, order_id, fill))
+
+    @staticmethod
+    def _prepare_fill(
+        order_id: str, quantity: Any, price: Any, commission: Any = 0, fees: Any = 0,
+        executed_at: datetime | None = None, external_trade_id: str | None = None,
+    ) -> tuple[str, "_Fill"]:
+        """Validate one fill's arguments (ValidationError names the field)."""
+        return inputs.row_id(order_id, "order_id"), _Fill(
+            inputs.positive_quantity(quantity),
+            inputs.positive_price(price),
+            inputs.fee(commission, "commission"),
+            inputs.fee(fees, "fees"),
+            inputs.timestamp(executed_at, "executed_at") if executed_at is not None else utc_now(),
+            inputs.external_id(external_trade_id, "external_trade_id"),
+        )
 
     def _record_fill(self, conn: Any, order_id: str, fill: "_Fill") -> Trade:
         account = self.account_id
@@ -366,6 +375,33 @@ class StorageService:
             realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"),
             external_trade_id=fill.external_trade_id, executed_at=fill.executed_at, created_at=now,
         )
+
+    def record_fills(self, fills: Iterable[Mapping[str, Any]]) -> list[Trade]:
+        """Record many fills in ONE transaction, each exactly as :meth:`record_fill` would.
+
+        Each item is a mapping of record_fill's arguments (``order_id``, ``quantity``,
+        ``price`` and optionally ``commission``, ``fees``, ``executed_at``,
+        ``external_trade_id``). Every fill is validated before anything is written;
+        each stays idempotent on its execution id. If one fill is refused, none is
+        recorded. Returns the trade of each fill, in order.
+        """
+        prepared: list[tuple[str, _Fill]] = []
+        for index, item in enumerate(fills):
+            if not isinstance(item, Mapping):
+                raise ValidationError(f"fills[{index}]: expected a mapping of record_fill arguments", field=f"fills[{index}]")
+            unknown = set(item) - _FILL_FIELDS
+            if unknown or "order_id" not in item or "quantity" not in item or "price" not in item:
+                raise ValidationError(
+                    f"fills[{index}]: needs order_id, quantity and price"
+                    + (f"; unknown {', '.join(sorted(unknown))}" if unknown else ""),
+                    field=f"fills[{index}]",
+                )
+            prepared.append(self._prepare_fill(**item))
+
+        def work(conn: Any) -> list[Trade]:
+            return [self._record_fill(conn, order_id, fill) for order_id, fill in prepared]
+
+        return self.db.run_in_transaction(work)
 
     def get_trades(
         self, order_id: str | None = None, symbol: str | None = None, strategy_id: str | None = None,
