@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from .errors import RowValidationError, ValidationError
+from .inputs import json_text, storable_text
 from .models import ConfigEntry, ConfigType
 from .sqlfiles import query_file
 from .values import timestamp_from_db, timestamp_to_db
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -35,7 +37,7 @@ def encode_value(value: Any, value_type: ConfigType, field: str = "value") -> st
     if value_type is ConfigType.STRING:
         if not isinstance(value, str):
             raise bad(f"expected text, got {type(value).__name__}")
-        return value
+        return storable_text(value, field)
     if value_type is ConfigType.INT:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise bad(f"expected an integer, got {type(value).__name__}")
@@ -47,10 +49,12 @@ def encode_value(value: Any, value_type: ConfigType, field: str = "value") -> st
     if value_type is ConfigType.FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise bad(f"expected a number, got {type(value).__name__}")
+        if isinstance(value, str) and not _FLOAT_TEXT.fullmatch(value):
+            raise bad(f"{value[:40]!r} is not a number")
         try:
             number = float(value)
-        except (ValueError, OverflowError):
-            raise bad(f"{str(value)[:40]!r} is not a number") from None
+        except OverflowError:
+            raise bad(f"{str(value)[:40]!r} is out of range") from None
         if not math.isfinite(number):
             raise bad("must be finite")
         return repr(number)
@@ -66,10 +70,7 @@ def encode_value(value: Any, value_type: ConfigType, field: str = "value") -> st
                 value = json.loads(value)
             except ValueError:
                 raise bad(f"{value[:40]!r} is not JSON text") from None
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
-            raise bad(f"not JSON-serialisable ({exc})") from None
+        return json_text(value, field)
     raise bad("unknown type")  # pragma: no cover - ConfigType is closed
 
 

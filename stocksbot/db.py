@@ -172,6 +172,8 @@ class Database:
 
     def __init__(self, url: str | None = None, *, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        if url is not None and not url.strip():
+            raise ConfigurationError("the database URL is empty")
         self.url = DatabaseURL.parse(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
         self.dialect = self.url.dialect
         if self.settings.sql_echo:
@@ -436,6 +438,10 @@ class _SQLiteEngine(_Engine):
                 raise translate(exc, query="BEGIN IMMEDIATE") from exc
             try:
                 yield conn
+            except sqlite3.Error as exc:  # a statement run directly on the connection
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise translate(exc) from exc
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -561,6 +567,7 @@ def connect_error(exc: Exception, url: DatabaseURL) -> Exception:
     reason = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
     if sqlstate in {"28P01", "28000"} or "password authentication failed" in text:
         return ConfigurationError(f"cannot connect to PostgreSQL at {where}: authentication failed for user {info.get('user', '')!r}")
-    if sqlstate == "3D000":
+    # libpq reports connection failures without a SQLSTATE, so the message is all there is here.
+    if sqlstate == "3D000" or "does not exist" in text:
         return ConfigurationError(f"cannot connect to PostgreSQL at {where}: database does not exist")
     return DatabaseUnavailableError(f"cannot connect to PostgreSQL at {where}: {reason.strip()}")

@@ -24,6 +24,31 @@ UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def storable_text(value: str, field: str) -> str:
+    """Text both engines store verbatim: no NUL character, valid UTF-8 (no lone surrogates)."""
+    if "\x00" in value:
+        raise ValidationError(f"{field}: must not contain a NUL character", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field}: not valid Unicode text (a lone surrogate)", field=field) from None
+    return value
+
+
+def json_text(value: Any, field: str) -> str:
+    """Canonical JSON text of a value that round-trips exactly (text keys, no NaN, valid Unicode)."""
+    import json
+
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field}: not JSON-serialisable ({exc})", field=field) from None
+    storable_text(text, field)
+    if json.loads(text) != value:  # e.g. {1: "a"} would come back as {"1": "a"}, a tuple as a list
+        raise ValidationError(f"{field}: does not survive JSON unchanged (keys must be text)", field=field)
+    return text
+
+
 def enum_value(enum: type[E], value: object, field: str) -> E:
     """An enum member from a member or its string value."""
     if isinstance(value, enum):
@@ -78,16 +103,16 @@ def name(value: object, field: str = "name", max_length: int = 200) -> str:
         raise ValidationError(f"{field}: expected text, got {type(value).__name__}", field=field)
     if not 1 <= len(value) <= max_length or _CONTROL.search(value) or value.strip() == "":
         raise ValidationError(f"{field}: must be 1-{max_length} characters without control characters", field=field)
-    return value
+    return storable_text(value, field)
 
 
 def reason(value: object, field: str = "reason") -> str | None:
     """A free-text status reason, up to 1000 characters, or None."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 1000 or "\x00" in value:
+    if not isinstance(value, str) or len(value) > 1000:
         raise ValidationError(f"{field}: must be text of at most 1000 characters", field=field)
-    return value
+    return storable_text(value, field)
 
 
 def config_key(value: object, field: str = "key") -> str:
@@ -136,14 +161,9 @@ def timestamp(value: object, field: str) -> datetime:
 
 def json_object(value: object, field: str = "config") -> dict[str, Any]:
     """A JSON object given as a dict (keys are text)."""
-    import json
-
     if not isinstance(value, dict):
         raise ValidationError(f"{field}: expected a dict (JSON object), got {type(value).__name__}", field=field)
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{field}: not JSON-serialisable ({exc})", field=field) from None
+    json_text(value, field)
     return value
 
 

@@ -102,7 +102,7 @@ class _SQLiteBackend(_AtomicMarksMixin, SQLiteBackend):
     def connect(self, dburi: Any) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.target, uri=self.uri, timeout=self.busy_timeout,
-            detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None, check_same_thread=False,
+            isolation_level=None, check_same_thread=False,
         )
         return conn
 
@@ -155,6 +155,8 @@ class Migrator:
     def history(self) -> list[LogEntry]:
         """Every apply and rollback recorded in yoyo's log, oldest first."""
         with self._backend() as backend:
+            if "_yoyo_log" not in backend.list_tables():  # a database never migrated
+                return []
             cursor = backend.execute(
                 "SELECT migration_id, operation, created_at_utc, username, hostname "
                 "FROM _yoyo_log ORDER BY created_at_utc, id"
@@ -191,6 +193,8 @@ class Migrator:
             return [m.id for m in chosen]
 
     def _applied_at(self, backend: Any) -> dict[str, datetime]:
+        if "_yoyo_migration" not in backend.list_tables():  # a database never migrated
+            return {}
         cursor = backend.execute("SELECT migration_id, applied_at_utc FROM _yoyo_migration")
         return {row[0]: _as_utc(row[1]) for row in cursor.fetchall()}
 
@@ -289,22 +293,27 @@ class Migrator:
 
     @contextmanager
     def _yoyo_lock(self, backend: Any) -> Iterator[None]:
-        """yoyo's own lock row (so plain ``yoyo apply`` is excluded too), clearing a stale one."""
-        for attempt in (1, 2):
-            try:
-                with backend.lock(timeout=2 if attempt == 1 else 10):
-                    yield
-                return
-            except LockTimeout as exc:
-                row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
-                if attempt == 2 or row is None or _process_alive(int(row[0])):
-                    raise MigrationError(
-                        f"migrations are locked by process {row[0] if row else '?'} since "
-                        f"{row[1] if row else '?'} (yoyo_lock); if no migration is running, "
-                        "clear it with `stocksbot db unlock`"
-                    ) from exc
-                log.warning("clearing a stale migration lock left by process %s at %s", row[0], row[1])
-                backend.break_lock()
+        """yoyo's own lock row (so plain ``yoyo apply`` is excluded too), clearing a stale one first.
+
+        A row whose pid no longer runs on this host was left by a killed run: we hold
+        the process lock, so no other stocksbot run can own it, and it is removed.
+        A live holder (a plain ``yoyo apply`` running now) is waited for up to
+        STOCKSBOT_MIGRATION_LOCK_TIMEOUT seconds.
+        """
+        row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
+        if row is not None and not _process_alive(int(row[0])):
+            log.warning("clearing a stale migration lock left by process %s at %s", row[0], row[1])
+            backend.break_lock()
+        try:
+            with backend.lock(timeout=max(self.lock_timeout, 0.5)):
+                yield
+        except LockTimeout as exc:
+            row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
+            raise MigrationError(
+                f"migrations are locked by process {row[0] if row else '?'} since "
+                f"{row[1] if row else '?'} (yoyo_lock); if no migration is running, "
+                "clear it with `stocksbot db unlock`"
+            ) from exc
 
 
 def _process_alive(pid: int) -> bool:

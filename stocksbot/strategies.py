@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import RowValidationError
+from .inputs import json_text
 from .models import Strategy, StrategyMetrics
 from .sqlfiles import query_file
 from .values import money_from_db, timestamp_from_db, timestamp_to_db
@@ -19,7 +20,7 @@ def _sql(conn: Any) -> Any:
 
 def config_to_db(config: dict[str, Any]) -> str:
     """A strategy config as canonical JSON text (sorted keys, no NaN)."""
-    return json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return json_text(config, "config")
 
 
 def strategy_from_row(row: dict[str, Any]) -> Strategy:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from .errors import ValidationError
 
@@ -33,6 +34,7 @@ MONEY_STEP = Decimal(1).scaleb(-MONEY_PLACES)
 BIGINT_MAX = 2**63 - 1
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 TIMESTAMP_LENGTH = 27
 
 
@@ -52,10 +54,9 @@ def to_decimal(value: object, field: str) -> Decimal:
             raise ValidationError(f"{field}: must be a finite number, got {value!r}", field=field)
         result = Decimal(repr(value))
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValidationError(f"{field}: not a decimal number: {value[:40]!r}", field=field) from None
+        if not _DECIMAL_TEXT.fullmatch(value):  # no padding, underscores, NaN or Infinity
+            raise ValidationError(f"{field}: not a decimal number: {value[:40]!r}", field=field)
+        result = Decimal(value)
     else:
         raise ValidationError(f"{field}: expected a number, got {type(value).__name__}", field=field)
     if not result.is_finite():
@@ -65,13 +66,16 @@ def to_decimal(value: object, field: str) -> Decimal:
 
 def _scale(value: object, field: str, places: int) -> int:
     number = to_decimal(value, field)
+    if number and number.adjusted() > 19:  # far beyond BIGINT: refuse before any arithmetic overflows
+        raise ValidationError(f"{field}: {number} is out of range", field=field)
+    if number and number.adjusted() < -places - 1:  # 1e-999999: too many decimal places, whatever the digits
+        raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
     scaled = number.scaleb(places)
+    if abs(scaled) > BIGINT_MAX:
+        raise ValidationError(f"{field}: {number} is out of range", field=field)
     if scaled != scaled.to_integral_value():
         raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
-    units = int(scaled)
-    if abs(units) > BIGINT_MAX:
-        raise ValidationError(f"{field}: {number} is out of range", field=field)
-    return units
+    return int(scaled)
 
 
 def quantity_to_db(value: object, field: str = "quantity") -> int:
