@@ -71,7 +71,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         synchronous = os.environ.get("STOCKSBOT_SQLITE_SYNCHRONOUS", "FULL").upper()
-        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        if synchronous not in {"NORMAL", "FULL", "EXTRA"}:
             raise ConfigurationError(f"STOCKSBOT_SQLITE_SYNCHRONOUS={synchronous!r}: use NORMAL, FULL or EXTRA")
         settings = cls(
             pool_min_size=_env_number("STOCKSBOT_POOL_MIN_SIZE", 1, int),

@@ -31,7 +31,7 @@ from yoyo.connections import parse_uri
 from yoyo.exceptions import LockTimeout
 
 from .db import DatabaseURL, Settings, _env_number, connect_error, pg_conninfo
-from .errors import DatabaseUnavailableError, MigrationError, StocksbotError, translate
+from .errors import ConfigurationError, DatabaseUnavailableError, MigrationError, StocksbotError, translate
 from .paths import migrations_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,11 +45,12 @@ ADVISORY_LOCK_KEY = 0x73746F636B73
 
 @dataclass(frozen=True)
 class MigrationState:
-    """One migration file and whether (and when) it is applied."""
+    """One migration and whether (and when) it is applied; ``known`` is False for an applied id with no file."""
 
     id: str
     applied: bool
     applied_at: datetime | None
+    known: bool = True
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,12 @@ class Migrator:
             self.settings = Settings.from_env()
             if self.url.is_memory:
                 raise MigrationError("an in-memory SQLite database only exists inside one process: use db.migrate()")
+            if self.url.dialect == "sqlite":
+                parent = Path(self.url.sqlite_path or ".").expanduser().resolve().parent
+                if not parent.is_dir():
+                    raise ConfigurationError(
+                        f"cannot open SQLite database {self.url.safe}: directory {parent} does not exist"
+                    )
         self.directory = directory or migrations_dir()
         self.lock_timeout = _env_number("STOCKSBOT_MIGRATION_LOCK_TIMEOUT", 300.0)
 
@@ -146,11 +153,19 @@ class Migrator:
         """Every migration file, applied or pending, in order."""
         with self._backend() as backend:
             applied = self._applied_at(backend)
-            return [MigrationState(m.id, m.id in applied, applied.get(m.id)) for m in self.migrations()]
+            states = [MigrationState(m.id, m.id in applied, applied.get(m.id)) for m in self.migrations()]
+            known = {state.id for state in states}
+            # Applied by a newer stocksbot: this code has no file for them (freqtrade #12045).
+            states += [MigrationState(mid, True, at, known=False) for mid, at in sorted(applied.items()) if mid not in known]
+            return states
 
     def pending(self) -> list[str]:
         """Ids of the migrations not yet applied."""
         return [state.id for state in self.status() if not state.applied]
+
+    def unknown(self) -> list[str]:
+        """Ids applied to the database that this code has no file for (the schema is newer than the code)."""
+        return [state.id for state in self.status() if not state.known]
 
     def history(self) -> list[LogEntry]:
         """Every apply and rollback recorded in yoyo's log, oldest first."""
@@ -175,7 +190,18 @@ class Migrator:
         """Apply every pending migration under the lock; returns the ids applied."""
         with self._locked() as backend:
             todo = backend.to_apply(self.migrations())
-            backend.apply_migrations(todo)
+            for migration in todo:
+                try:
+                    backend.apply_one(migration)
+                except StocksbotError:
+                    raise
+                except Exception as exc:
+                    raise MigrationError(
+                        f"migration {migration.id} failed on {self.url.safe} and was rolled back: "
+                        f"{translate(exc).message}"
+                    ) from exc
+            if todo:
+                backend.run_post_apply(todo)
             left = backend.to_apply(self.migrations())
             if len(left):
                 raise MigrationError(f"migrations still pending after upgrade: {', '.join(m.id for m in left)}")
@@ -223,7 +249,15 @@ class Migrator:
         except StocksbotError:
             raise
         except Exception as exc:
+            if self.url.dialect == "postgresql" and type(exc).__module__.startswith("psycopg"):
+                raise connect_error(exc, self.url) from exc
             raise _migration_error(exc, self.url) from exc
+        if "yoyo_lock" not in backend.list_tables():  # yoyo swallows the CREATE TABLE failure
+            backend.connection.close()
+            raise MigrationError(
+                f"cannot create the migration tables on {self.url.safe}: "
+                "the user needs CREATE privilege on the schema (PostgreSQL 15 no longer grants it on public)"
+            )
         try:
             yield backend
         except (StocksbotError, LockTimeout):
