@@ -190,7 +190,7 @@ class StrategyMetrics(BaseModel):
     total_trades: int
     closing_trades: int
     winning_trades: int
-    win_rate: Decimal
+    win_rate: Decimal  # winning_trades / closing_trades, rounded half-even to 8 places; 0 without closing trades
     realized_pnl: Decimal
     total_fees: Decimal
 

@@ -12,9 +12,9 @@ from .errors import RowValidationError
 from .models import Order, OrderStatus
 from .sqlfiles import query_file
 from .values import (
-    MONEY_STEP,
     money_from_db,
     quantity_from_db,
+    ratio,
     timestamp_from_db,
     timestamp_to_db,
 )
@@ -49,7 +49,7 @@ def order_from_row(row: dict[str, Any]) -> Order:
             status_reason=row["status_reason"],
             filled_quantity=filled,
             filled_notional=notional,
-            avg_fill_price=(notional / filled).quantize(MONEY_STEP) if filled_e9 else None,
+            avg_fill_price=ratio(notional, filled) if filled_e9 else None,
             created_at=timestamp_from_db(row["created_at"]),
             updated_at=timestamp_from_db(row["updated_at"]),
             terminal_at=None if row["terminal_at"] is None else timestamp_from_db(row["terminal_at"]),

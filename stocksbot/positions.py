@@ -9,7 +9,7 @@ from typing import Any
 from .errors import RowValidationError
 from .models import Position
 from .sqlfiles import query_file
-from .values import MONEY_STEP, money_from_db, quantity_from_db, timestamp_from_db, timestamp_to_db
+from .values import money_from_db, quantity_from_db, ratio, timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
 _ZERO = Decimal(0)
@@ -38,7 +38,7 @@ def position_from_row(row: dict[str, Any]) -> Position:
             status=row["status"],
             quantity=quantity,
             cost_basis=cost_basis,
-            avg_entry_price=(cost_basis / quantity).quantize(MONEY_STEP) if row["quantity_e9"] else _ZERO,
+            avg_entry_price=ratio(cost_basis, quantity) if row["quantity_e9"] else _ZERO,
             realized_pnl=money_from_db(row["realized_pnl_e8"]),
             opened_at=timestamp_from_db(row["opened_at"]),
             updated_at=timestamp_from_db(row["updated_at"]),

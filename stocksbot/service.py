@@ -284,7 +284,7 @@ class StorageService:
             inputs.positive_price(price),
             inputs.fee(commission, "commission"),
             inputs.fee(fees, "fees"),
-            inputs.timestamp(executed_at, "executed_at") if executed_at is not None else utc_now(),
+            inputs.timestamp(executed_at, "executed_at") if executed_at is not None else None,
             inputs.external_id(external_trade_id, "external_trade_id"),
         )
 
@@ -307,20 +307,22 @@ class StorageService:
             raise OverfillError(
                 f"fill of {quantity} would overfill order {order_id} ({order.filled_quantity} of {order.quantity} filled)"
             )
-        now = utc_now()
+        fill_notional = accounting.notional(quantity, price)
+        money_to_db(order.filled_notional + fill_notional, "notional")  # refuse an overflow alike on both engines
         updated = orders.apply_order_fill(
             conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
-            fill_notional_e8=money_to_db(accounting.notional(quantity, price), "notional"), updated_at=now,
+            fill_notional_e8=money_to_db(fill_notional, "notional"), updated_at=utc_now(),
         )
         if updated is None:  # the lock makes this unreachable; the guard keeps it safe regardless
             raise InvalidTransitionError(f"order {order_id} changed while recording a fill")
 
-        position, effect = self._position_for_fill(conn, order, fill)
+        position, effect, executed = self._position_for_fill(conn, order, fill)
+        now = utc_now()
         leg = effect.legs[0]
         if leg.effect == "close":
             positions.mark_position_closed(
                 conn, account_id=account, position_id=position.position_id,
-                realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), closed_at=fill.executed_at,
+                realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), closed_at=executed,
             )
         elif leg.effect != "open":  # an opening leg was inserted with its final state
             assert leg.after is not None
@@ -329,43 +331,51 @@ class StorageService:
                 quantity_e9=quantity_to_db(leg.after.quantity), cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
                 realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), updated_at=now,
             )
-        first = self._write_trade(conn, order, fill, position.position_id, leg, leg_number=0, now=now)
+        first = self._write_trade(conn, order, fill, position.position_id, leg, 0, executed, now)
         if len(effect.legs) == 2:  # a flip: the remainder opens a position on the other side
             opening = effect.legs[1]
-            flipped = self._open_position(conn, order, opening, fill)
+            flipped = self._open_position(conn, order, opening, executed)
             if flipped is None:  # the old position was closed above, under its row lock
                 raise ConflictError(f"an open position for {order.symbol} appeared during a flip")
-            self._write_trade(conn, order, fill, flipped.position_id, opening, leg_number=1, now=now)
+            self._write_trade(conn, order, fill, flipped.position_id, opening, 1, executed, now)
         return first
 
-    def _position_for_fill(self, conn: Any, order: Order, fill: "_Fill") -> tuple[Position, accounting.FillEffect]:
-        """Lock the open position of (symbol, strategy), or open one, and compute the fill's effect on it."""
+    def _position_for_fill(
+        self, conn: Any, order: Order, fill: "_Fill",
+    ) -> tuple[Position, accounting.FillEffect, datetime]:
+        """Lock the open position of (symbol, strategy), or open one, and compute the fill's effect on it.
+
+        Also returns the fill's execution time: the broker's, or — when the caller gave
+        none — the time taken here, under the position's lock, so that a position's
+        trades listed by ``executed_at`` are in the order they were applied.
+        """
         for _ in range(_MAX_POSITION_RACES):
             position = positions.lock_open_position(
                 conn, account_id=self.account_id, symbol=order.symbol, strategy_id=order.strategy_id,
             )
+            executed = fill.executed_at or utc_now()
             holding = None if position is None else accounting.Holding(position.side.value, position.quantity, position.cost_basis)
             effect = accounting.apply_fill(holding, order.side.value, fill.quantity, fill.price, fill.commission, fill.fees)
             if position is not None:
-                return position, effect
-            opened = self._open_position(conn, order, effect.legs[0], fill)
+                return position, effect, executed
+            opened = self._open_position(conn, order, effect.legs[0], executed)
             if opened is not None:
-                return opened, effect
+                return opened, effect, executed
             # Another transaction opened it between our lock and insert (PostgreSQL): lock that one.
         raise ConflictError(f"could not settle the open position of {order.symbol}: too many concurrent openers")
 
-    def _open_position(self, conn: Any, order: Order, leg: accounting.Leg, fill: "_Fill") -> Position | None:
+    def _open_position(self, conn: Any, order: Order, leg: accounting.Leg, executed: datetime) -> Position | None:
         assert leg.effect == "open" and leg.after is not None
         return positions.insert_position(
             conn, account_id=self.account_id, position_id=new_id(), strategy_id=order.strategy_id,
             symbol=order.symbol, side=leg.after.side, quantity_e9=quantity_to_db(leg.after.quantity),
             cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
-            realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"), opened_at=fill.executed_at,
+            realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"), opened_at=executed,
         )
 
     def _write_trade(
         self, conn: Any, order: Order, fill: "_Fill", position_id: str, leg: accounting.Leg, leg_number: int,
-        now: datetime,
+        executed: datetime, now: datetime,
     ) -> Trade:
         return trades.insert_trade(
             conn, account_id=self.account_id, trade_id=new_id(), order_id=order.order_id, position_id=position_id,
@@ -373,7 +383,7 @@ class StorageService:
             quantity_e9=quantity_to_db(leg.quantity), price_e8=fill.price_e8,
             commission_e8=money_to_db(leg.commission, "commission"), fees_e8=money_to_db(leg.fees, "fees"),
             realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"),
-            external_trade_id=fill.external_trade_id, executed_at=fill.executed_at, created_at=now,
+            external_trade_id=fill.external_trade_id, executed_at=executed, created_at=now,
         )
 
     def record_fills(self, fills: Iterable[Mapping[str, Any]]) -> list[Trade]:
@@ -566,7 +576,7 @@ class _Fill:
                  "quantity", "price", "commission", "fees")
 
     def __init__(
-        self, quantity_e9: int, price_e8: int, commission_e8: int, fees_e8: int, executed_at: datetime,
+        self, quantity_e9: int, price_e8: int, commission_e8: int, fees_e8: int, executed_at: datetime | None,
         external_trade_id: str | None,
     ) -> None:
         self.quantity_e9, self.price_e8 = quantity_e9, price_e8

@@ -11,7 +11,10 @@ from .errors import RowValidationError
 from .inputs import json_text
 from .models import Strategy, StrategyMetrics
 from .sqlfiles import query_file
-from .values import money_from_db, timestamp_from_db, timestamp_to_db
+from .values import money_from_db, ratio, timestamp_from_db, timestamp_to_db
+
+#: win_rate is winning / closing trades rounded half-even to 8 places (1/3 → 0.33333333).
+WIN_RATE_STEP = Decimal("1e-8")
 
 
 def _sql(conn: Any) -> Any:
@@ -104,7 +107,7 @@ def find_strategy_metrics(conn: Any, *, account_id: str, strategy_id: str) -> St
         total_trades=int(row["total_trades"]),
         closing_trades=closing,
         winning_trades=winning,
-        win_rate=Decimal(winning) / Decimal(closing) if closing else Decimal(0),
+        win_rate=ratio(Decimal(winning), Decimal(closing), WIN_RATE_STEP) if closing else Decimal(0),
         realized_pnl=money_from_db(int(row["realized_pnl_e8"])),
         total_fees=money_from_db(int(row["total_fees_e8"])),
     )

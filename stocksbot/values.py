@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from .errors import ValidationError
 
@@ -32,6 +32,10 @@ MONEY_SCALE = 10**MONEY_PLACES
 QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY_PLACES)
 MONEY_STEP = Decimal(1).scaleb(-MONEY_PLACES)
 BIGINT_MAX = 2**63 - 1
+
+#: The one decimal context of every conversion and derived value: results never depend on
+#: the caller's ``decimal.getcontext()`` (whose precision or rounding an engine may change).
+DECIMAL_CONTEXT = Context(prec=80, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -65,17 +69,29 @@ def to_decimal(value: object, field: str) -> Decimal:
 
 
 def _scale(value: object, field: str, places: int) -> int:
+    """The exact integer of ``value × 10**places``, by integer arithmetic on the digits (no context)."""
     number = to_decimal(value, field)
-    if number and number.adjusted() > 19:  # far beyond BIGINT: refuse before any arithmetic overflows
+    if number and number.adjusted() > 19:  # far beyond BIGINT: refuse before building a huge int
         raise ValidationError(f"{field}: {number} is out of range", field=field)
-    if number and number.adjusted() < -places - 1:  # 1e-999999: too many decimal places, whatever the digits
-        raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
-    scaled = number.scaleb(places)
-    if abs(scaled) > BIGINT_MAX:
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite: to_decimal refused NaN and infinities
+    coefficient = int("".join(map(str, digits)) or "0")
+    shift = exponent + places
+    if shift >= 0:
+        units = coefficient * 10**shift
+    else:
+        if -shift > len(digits) + 2 * places:  # 1e-999999: beyond any scale, whatever the digits
+            if coefficient:
+                raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
+            units = 0
+        else:
+            units, remainder = divmod(coefficient, 10**-shift)
+            if remainder:
+                raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
+    units = -units if sign else units
+    if abs(units) > BIGINT_MAX:
         raise ValidationError(f"{field}: {number} is out of range", field=field)
-    if scaled != scaled.to_integral_value():
-        raise ValidationError(f"{field}: at most {places} decimal places allowed, got {number}", field=field)
-    return int(scaled)
+    return units
 
 
 def quantity_to_db(value: object, field: str = "quantity") -> int:
@@ -90,17 +106,22 @@ def money_to_db(value: object, field: str = "price") -> int:
 
 def quantity_from_db(units: int) -> Decimal:
     """The Decimal of a scaled quantity column."""
-    return Decimal(units).scaleb(-QUANTITY_PLACES)
+    return Decimal(units).scaleb(-QUANTITY_PLACES, DECIMAL_CONTEXT)
 
 
 def money_from_db(units: int) -> Decimal:
     """The Decimal of a scaled money or price column."""
-    return Decimal(units).scaleb(-MONEY_PLACES)
+    return Decimal(units).scaleb(-MONEY_PLACES, DECIMAL_CONTEXT)
 
 
 def round_money(value: Decimal) -> Decimal:
     """Round a derived amount (a notional, a share of a fee) to the money scale, half to even."""
-    return value.quantize(MONEY_STEP, rounding=ROUND_HALF_EVEN)
+    return value.quantize(MONEY_STEP, rounding=ROUND_HALF_EVEN, context=DECIMAL_CONTEXT)
+
+
+def ratio(numerator: Decimal, denominator: Decimal, step: Decimal = MONEY_STEP) -> Decimal:
+    """numerator / denominator rounded half-even to ``step``, independent of the caller's context."""
+    return DECIMAL_CONTEXT.divide(numerator, denominator).quantize(step, context=DECIMAL_CONTEXT)
 
 
 # --- timestamps -----------------------------------------------------------------
