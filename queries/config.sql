@@ -5,9 +5,10 @@
 INSERT INTO config (account_id, key, value, value_type, created_at, updated_at)
 VALUES (:account_id, :key, :value, :value_type, :updated_at, :updated_at)
 ON CONFLICT (account_id, key) DO UPDATE
-SET value = excluded.value,
-    value_type = excluded.value_type,
-    updated_at = excluded.updated_at
+    SET
+        value = excluded.value,
+        value_type = excluded.value_type,
+        updated_at = excluded.updated_at
 RETURNING account_id, key, value, value_type, created_at, updated_at;
 
 -- name: find_config_value(account_id, key)^
@@ -28,6 +29,7 @@ ORDER BY key;
 
 -- name: delete_config_value(account_id, key)!
 -- Delete one setting; returns the number of rows deleted (0 or 1).
+-- Index: pk_config
 DELETE FROM config
 WHERE account_id = :account_id
     AND key = :key;

@@ -94,7 +94,8 @@ RETURNING
 -- Add one fill to a working order (status becomes partially_filled or filled); nothing if it would overfill.
 -- Index: pk_orders
 UPDATE orders
-SET filled_quantity_e9 = filled_quantity_e9 + :fill_quantity_e9,
+SET
+    filled_quantity_e9 = filled_quantity_e9 + :fill_quantity_e9,
     filled_notional_e8 = filled_notional_e8 + :fill_notional_e8,
     status = CASE
         WHEN filled_quantity_e9 + :fill_quantity_e9 = quantity_e9 THEN 'filled'
@@ -115,8 +116,10 @@ RETURNING
 
 -- name: mark_order_submitted(account_id, order_id, external_id, status_reason, updated_at)^
 -- Move a pending order to 'submitted' (recording the broker id); nothing if it was not pending.
+-- Index: pk_orders
 UPDATE orders
-SET status = 'submitted',
+SET
+    status = 'submitted',
     external_id = COALESCE(:external_id, external_id),
     status_reason = COALESCE(:status_reason, status_reason),
     updated_at = :updated_at
@@ -130,8 +133,10 @@ RETURNING
 
 -- name: mark_order_cancelled(account_id, order_id, external_id, status_reason, updated_at)^
 -- Move a working order to 'cancelled'; nothing if it was already terminal.
+-- Index: pk_orders
 UPDATE orders
-SET status = 'cancelled',
+SET
+    status = 'cancelled',
     external_id = COALESCE(:external_id, external_id),
     status_reason = COALESCE(:status_reason, status_reason),
     updated_at = :updated_at,
@@ -146,8 +151,10 @@ RETURNING
 
 -- name: mark_order_rejected(account_id, order_id, external_id, status_reason, updated_at)^
 -- Move a pending or submitted order to 'rejected'; nothing otherwise.
+-- Index: pk_orders
 UPDATE orders
-SET status = 'rejected',
+SET
+    status = 'rejected',
     external_id = COALESCE(:external_id, external_id),
     status_reason = COALESCE(:status_reason, status_reason),
     updated_at = :updated_at,
@@ -162,8 +169,10 @@ RETURNING
 
 -- name: mark_order_expired(account_id, order_id, external_id, status_reason, updated_at)^
 -- Move a submitted or partially filled order to 'expired'; nothing otherwise.
+-- Index: pk_orders
 UPDATE orders
-SET status = 'expired',
+SET
+    status = 'expired',
     external_id = COALESCE(:external_id, external_id),
     status_reason = COALESCE(:status_reason, status_reason),
     updated_at = :updated_at,

@@ -56,7 +56,8 @@ RETURNING
 -- Set an open position's quantity and cost basis after a fill and add the fill's realized P&L.
 -- Index: pk_positions
 UPDATE positions
-SET quantity_e9 = :quantity_e9,
+SET
+    quantity_e9 = :quantity_e9,
     cost_basis_e8 = :cost_basis_e8,
     realized_pnl_e8 = realized_pnl_e8 + :realized_pnl_delta_e8,
     updated_at = :updated_at
@@ -71,7 +72,8 @@ RETURNING
 -- Close an open position (quantity and cost basis to zero), adding the closing fill's realized P&L.
 -- Index: pk_positions
 UPDATE positions
-SET status = 'closed',
+SET
+    status = 'closed',
     quantity_e9 = 0,
     cost_basis_e8 = 0,
     realized_pnl_e8 = realized_pnl_e8 + :realized_pnl_delta_e8,
@@ -86,7 +88,7 @@ RETURNING
 
 -- name: list_open_positions(account_id, symbol, strategy_id)
 -- Open positions of the account by symbol; symbol and strategy_id filter when not null.
--- Index: ix_positions_account_status_symbol
+-- Index: ix_positions_account_status_symbol or uq_positions_account_symbol_strategy_open
 SELECT
     account_id, position_id, strategy_id, symbol, side, status,
     quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at
@@ -110,7 +112,7 @@ LIMIT :limit;
 
 -- name: sum_realized_pnl(account_id)$
 -- Realized P&L of every position of the account, open and closed (money x 10^8).
--- Index: ix_positions_account_opened
+-- Index: ix_positions_account_opened or ix_positions_account_strategy_status
 SELECT CAST(COALESCE(SUM(realized_pnl_e8), 0) AS BIGINT) AS realized_pnl_e8
 FROM positions
 WHERE account_id = :account_id;

@@ -45,6 +45,7 @@ ORDER BY name;
 
 -- name: update_strategy_config(account_id, strategy_id, config, updated_at)^
 -- Replace a strategy's config and return the strategy; nothing if it does not exist.
+-- Index: pk_strategies
 UPDATE strategies
 SET config = :config, updated_at = :updated_at
 WHERE account_id = :account_id
@@ -53,6 +54,7 @@ RETURNING account_id, strategy_id, name, config, is_active, created_at, updated_
 
 -- name: update_strategy_active(account_id, strategy_id, is_active, updated_at)^
 -- Switch a strategy on or off and return it; nothing if it does not exist.
+-- Index: pk_strategies
 UPDATE strategies
 SET is_active = :is_active, updated_at = :updated_at
 WHERE account_id = :account_id
@@ -62,6 +64,7 @@ RETURNING account_id, strategy_id, name, config, is_active, created_at, updated_
 -- name: find_strategy_metrics(account_id, strategy_id)^
 -- Trade counts, realized P&L and fees of one strategy, summed from its trades (money x 10^8).
 -- Index: ix_trades_account_strategy_executed
+-- Returns: always one row (an aggregate without GROUP BY): zeros when the strategy has no trades.
 SELECT
     CAST(COUNT(*) AS BIGINT) AS total_trades,
     CAST(COALESCE(SUM(CASE WHEN effect IN ('reduce', 'close') THEN 1 ELSE 0 END), 0) AS BIGINT) AS closing_trades,

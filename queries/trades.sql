@@ -32,7 +32,7 @@ WHERE account_id = :account_id
 
 -- name: find_trade_by_execution(account_id, order_id, external_trade_id, leg)^
 -- The trade row of one broker execution of an order (leg 0, or 1 for a flip's opening leg), or nothing.
--- Index: uq_trades_account_order_execution_leg
+-- Index: uq_trades_account_order_execution_leg or ix_trades_account_order
 SELECT
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
     quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,

@@ -12,7 +12,8 @@ The database is ``--database-url``, else ``DATABASE_URL``, else ``sqlite:///./st
 
 Exit codes (docs/migrations.md): 0 success; 1 failure, with exactly one line
 ``stocksbot: error: <message>`` on stderr (never a traceback, never a password);
-2 bad usage (argparse); 3 ``db status`` found pending migrations; 130 interrupted.
+2 bad usage (argparse); 3 ``db status`` found pending migrations; 4 ``db check`` found
+schema drift; 130 interrupted.
 ``STOCKSBOT_DEBUG=1`` re-raises the error instead, for a traceback.
 
 Adding a command group: write ``_add_<group>_commands(commands)`` next to
@@ -59,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("STOCKSBOT_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
     try:
         return handler(args)
+    except BrokenPipeError:  # `stocksbot orders | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         if debug:
             raise
@@ -81,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="stocksbot: the SQL-first persistence layer of a stock-trading bot.",
-        epilog="Exit codes: 0 ok, 1 failure (one line on stderr), 2 bad usage, 3 pending migrations (db status).",
+        epilog="Exit codes: 0 ok, 1 failure (one line on stderr), 2 bad usage, 3 pending migrations (db status), "
+        "4 schema drift (db check).",
     )
     parser.add_argument("--version", action=_VersionAction, help="print the stocksbot version and exit")
     groups = parser.add_subparsers(title="command groups", dest="group", metavar="GROUP", required=True)
@@ -89,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_records import add_record_commands
 
     add_record_commands(groups)
+    from .cli_sql import add_sql_commands
+
+    add_sql_commands(groups)
     return parser
 
 
@@ -152,6 +160,9 @@ def _add_db_commands(groups: Any) -> None:
         "Only when no migration is running.",
     )
     unlock.set_defaults(handler=db_unlock)
+    from .cli_sql import add_schema_commands
+
+    add_schema_commands(commands)
 
 
 def db_upgrade(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ import pytest
 import stocksbot
 from stocksbot.db import DatabaseURL
 
+pytest_plugins = ["query_coverage"]  # --query-coverage: fail when a named query never ran
+
 PG_ENV = "STOCKSBOT_TEST_POSTGRES_URL"
 IN_CI = os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
 
