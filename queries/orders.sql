@@ -68,7 +68,7 @@ LIMIT :limit;
 
 -- name: list_open_orders(account_id)
 -- Orders not yet terminal (pending, submitted, partially_filled), oldest first: what to reconcile at start-up.
--- Index: ix_orders_account_status_created
+-- Index: ix_orders_account_open_created or ix_orders_account_status_created
 SELECT
     account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
     quantity_e9, limit_price_e8, stop_price_e8, status, status_reason,

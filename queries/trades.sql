@@ -70,3 +70,17 @@ FROM trades
 WHERE account_id = :account_id
     AND position_id = :position_id
 ORDER BY executed_at, trade_id;
+
+-- name: insert_trades(account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect, quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8, external_trade_id, executed_at, created_at)*!
+-- Insert many trade rows in one executemany (StorageService.import_trades); PostgreSQL loads them with COPY instead.
+-- Called by: trades.insert_trades, with rows validated once by StorageService.import_trades.
+INSERT INTO trades (
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+)
+VALUES (
+    :account_id, :trade_id, :order_id, :position_id, :strategy_id, :symbol, :side, :leg, :effect,
+    :quantity_e9, :price_e8, :commission_e8, :fees_e8, :realized_pnl_e8,
+    :external_trade_id, :executed_at, :created_at
+);

@@ -131,6 +131,11 @@ def _add_db_commands(groups: Any) -> None:
         description="Apply every pending migration, under the migration lock.",
     )
     upgrade.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
+    upgrade.add_argument(
+        "--backup", nargs="?", const="", default=None, metavar="PATH",
+        help="back up the database first, when a migration is pending (default PATH: next to the database "
+        "for SQLite, ./<db>-pre-upgrade-<time>.dump for PostgreSQL)",
+    )
     upgrade.set_defaults(handler=db_upgrade)
 
     status = commands.add_parser(
@@ -163,6 +168,12 @@ def _add_db_commands(groups: Any) -> None:
     from .cli_sql import add_schema_commands
 
     add_schema_commands(commands)
+    from .cli_backup import add_backup_commands
+
+    add_backup_commands(commands)
+    from .verify import add_verify_command
+
+    add_verify_command(commands)
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
@@ -179,6 +190,12 @@ def db_upgrade(args: argparse.Namespace) -> int:
             print(f"\n-- migration: {migration_id}")
             print(sql.rstrip("\n"))
         return EXIT_OK
+    if args.backup is not None and migrator.pending():
+        from .backup import backup_before_upgrade
+
+        written = backup_before_upgrade(args.database_url, args.backup or None)
+        if written is not None:
+            print(f"backed up {where} to {written}")
     applied = migrator.upgrade()
     for migration_id in applied:
         print(f"applied {migration_id}")

@@ -16,7 +16,7 @@ from typing import Any
 from .errors import RowValidationError, ValidationError
 from .inputs import json_text, storable_text
 from .models import ConfigEntry, ConfigType
-from .sqlfiles import query_file
+from .sqlfiles import statements
 from .values import timestamp_from_db, timestamp_to_db
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
@@ -26,7 +26,7 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 def _sql(conn: Any) -> Any:
-    return query_file(conn, "config")
+    return statements(conn, "config")
 
 
 def encode_value(value: Any, value_type: ConfigType, field: str = "value") -> str:
@@ -103,27 +103,35 @@ def config_from_row(row: dict[str, Any]) -> ConfigEntry:
         raise RowValidationError(f"a config row does not fit the ConfigEntry model: {exc}", query="config") from exc
 
 
+def _row(conn: Any, query: str, params: dict[str, Any]) -> ConfigEntry | None:
+    """Run a one-row query of config.sql and map its row (or None)."""
+    statement = getattr(_sql(conn), query)
+    row = statement(conn, params)
+    return None if row is None else config_from_row(dict(zip(statement.columns, row)))
+
+
 def upsert_config_value(
     conn: Any, *, account_id: str, key: str, value: str, value_type: ConfigType, updated_at: datetime,
 ) -> ConfigEntry:
     """Insert or replace one setting; ``value`` is already encoded (config.sql: upsert_config_value)."""
-    return config_from_row(_sql(conn).upsert_config_value(
-        conn, account_id=account_id, key=key, value=value, value_type=value_type.value,
-        updated_at=timestamp_to_db(updated_at),
-    ))
+    return _row(conn, "upsert_config_value", {  # type: ignore[return-value]  # RETURNING always returns the row
+        "account_id": account_id, "key": key, "value": value, "value_type": value_type.value,
+        "updated_at": timestamp_to_db(updated_at),
+    })
 
 
 def find_config_value(conn: Any, *, account_id: str, key: str) -> ConfigEntry | None:
     """One setting, or None (config.sql: find_config_value)."""
-    row = _sql(conn).find_config_value(conn, account_id=account_id, key=key)
-    return None if row is None else config_from_row(row)
+    return _row(conn, "find_config_value", {"account_id": account_id, "key": key})
 
 
 def list_config(conn: Any, *, account_id: str) -> list[ConfigEntry]:
     """Every setting by key (config.sql: list_config)."""
-    return [config_from_row(row) for row in _sql(conn).list_config(conn, account_id=account_id)]
+    queries = _sql(conn)
+    rows = queries.list_config(conn, {"account_id": account_id})
+    return [config_from_row(dict(zip(queries.list_config.columns, row))) for row in rows]
 
 
 def delete_config_value(conn: Any, *, account_id: str, key: str) -> bool:
     """Delete one setting; True if it existed (config.sql: delete_config_value)."""
-    return _sql(conn).delete_config_value(conn, account_id=account_id, key=key) > 0
+    return _sql(conn).delete_config_value(conn, {"account_id": account_id, "key": key}) > 0

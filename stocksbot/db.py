@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import os
 import random
+import select
 import sqlite3
 import sys
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +30,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigurationError, DatabaseUnavailableError, TransientError, translate
-from .sqlfiles import QueryFile, load_queries
 
 if TYPE_CHECKING:  # pragma: no cover
     from psycopg_pool import ConnectionPool
+
+    from .sqlfiles import QueryFile
 
 log = logging.getLogger("stocksbot")
 T = TypeVar("T")
@@ -178,7 +181,6 @@ class Database:
         self.dialect = self.url.dialect
         if self.settings.sql_echo:
             _enable_echo()
-        self.queries: dict[str, QueryFile] = load_queries(self.dialect)
         self._local = threading.local()
         self._closed = False
         self._schema_checked = False
@@ -203,7 +205,14 @@ class Database:
             self._closed = True
             self._engine.close()
 
-    def query_file(self, name: str) -> QueryFile:
+    @property
+    def queries(self) -> "dict[str, QueryFile]":
+        """Every query file for this database's dialect, by file stem (loaded at first use, once per process)."""
+        from .sqlfiles import load_queries
+
+        return load_queries(self.dialect)
+
+    def query_file(self, name: str) -> "QueryFile":
         """The named queries of ``queries/<name>.sql`` for this database's dialect."""
         return self.queries[name]
 
@@ -214,38 +223,46 @@ class Database:
         """True inside a ``with db.transaction():`` block on this thread."""
         return getattr(self._local, "depth", 0) > 0
 
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        """The current transaction's connection, or a fresh autocommit connection for one unit of reads."""
-        self._check_open()
+    def connection(self) -> Any:
+        """The current transaction's connection, or a fresh autocommit connection for one unit of reads.
+
+        A context manager yielding the connection (a class, not a generator: it is on every read's path).
+        """
+        if self._closed:
+            raise ConfigurationError("this Database is closed")
         current = getattr(self._local, "conn", None)
         if current is not None:
-            yield current
-            return
-        with self._engine.autocommit_connection() as conn:
-            yield conn
+            return _Given(current)
+        return self._engine.autocommit_connection()
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self) -> Any:
         """Commit on success, roll back on error; nested use is a SAVEPOINT. Yields the connection."""
-        self._check_open()
-        depth = getattr(self._local, "depth", 0)
-        if depth == 0:
-            with self._engine.begin() as conn:
-                self._local.conn, self._local.depth = conn, 1
-                try:
-                    if not self._schema_checked:
-                        self._check_schema(conn)
-                    yield conn
-                finally:
-                    self._local.conn, self._local.depth = None, 0
-        else:
-            self._local.depth = depth + 1
-            try:
-                with self._engine.savepoint(self._local.conn, depth):
-                    yield self._local.conn
-            finally:
-                self._local.depth = depth
+        if self._closed:
+            raise ConfigurationError("this Database is closed")
+        return _TransactionScope(self)
+
+    def read(self, work: Callable[[Any], T]) -> T:
+        """Run one unit of reads, ``work(conn)``, on the current transaction's connection or a pooled one.
+
+        Outside a transaction, on PostgreSQL, a connection that turns out to be dead when
+        used (the server ended it since its last use: a restart, ``pg_terminate_backend``)
+        is dropped by the pool and the reads run once more on another; a second failure is
+        raised (DatabaseUnavailableError) as is.
+        """
+        if self._closed:
+            raise ConfigurationError("this Database is closed")
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            return work(current)
+        if self.dialect == "sqlite":
+            with self._engine.autocommit_connection() as conn:
+                return work(conn)
+        try:
+            with self._engine.autocommit_connection() as conn:
+                return work(conn)
+        except DatabaseUnavailableError:
+            with self._engine.autocommit_connection() as conn:
+                return work(conn)
 
     def run_in_transaction(self, work: Callable[[Any], T]) -> T:
         """Run ``work(conn)`` as one transaction, retrying transient conflicts with bounded backoff.
@@ -320,6 +337,68 @@ class Database:
     def sqlite_connection_for_migrations(self) -> sqlite3.Connection | None:
         """For an in-memory SQLite database: the one connection that holds it (yoyo must use it)."""
         return self._engine.shared_connection if isinstance(self._engine, _SQLiteEngine) else None
+
+
+class _Given:
+    """A context manager that yields a connection already held by someone else (and does not release it)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Any:
+        return self.conn
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+class _TransactionScope:
+    """``with db.transaction() as conn``: the outermost one begins and commits, nested ones are savepoints."""
+
+    __slots__ = ("db", "depth", "inner")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.depth = 0
+        self.inner: Any = None
+
+    def __enter__(self) -> Any:
+        db = self.db
+        local = db._local
+        depth = self.depth = getattr(local, "depth", 0)
+        if depth == 0:
+            self.inner = db._engine.begin()
+            conn = self.inner.__enter__()
+            local.conn, local.depth = conn, 1
+            if not db._schema_checked:
+                try:
+                    db._check_schema(conn)
+                except BaseException:
+                    local.conn, local.depth = None, 0
+                    self.inner.__exit__(*sys.exc_info())
+                    raise
+            return conn
+        conn = local.conn
+        local.depth = depth + 1
+        self.inner = db._engine.savepoint(conn, depth)
+        try:
+            self.inner.__enter__()
+        except BaseException:
+            local.depth = depth
+            raise
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> Any:
+        local = self.db._local
+        if self.depth == 0:
+            local.conn, local.depth = None, 0  # as the transaction ends, before its COMMIT or ROLLBACK
+        try:
+            return self.inner.__exit__(exc_type, exc, traceback)
+        finally:
+            if self.depth:
+                local.depth = self.depth
 
 
 def _fetch_all(conn: Any, sql: str) -> list[dict[str, Any]]:
@@ -418,43 +497,18 @@ class _SQLiteEngine(_Engine):
             conn = self._local.conn = self._open()
         return conn
 
-    @contextmanager
-    def autocommit_connection(self) -> Iterator[sqlite3.Connection]:
+    def autocommit_connection(self) -> Any:
         if self.shared_connection is not None:
-            with self._memory_lock:
-                yield self.shared_connection
-        else:
-            yield self._connection()
+            return self._memory_connection()
+        return _Given(self._connection())
 
     @contextmanager
-    def begin(self) -> Iterator[sqlite3.Connection]:
-        if self.shared_connection is not None:
-            self._memory_lock.acquire()
-        try:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise translate(exc, query="BEGIN IMMEDIATE") from exc
-            try:
-                yield conn
-            except sqlite3.Error as exc:  # a statement run directly on the connection
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise translate(exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise translate(exc, query="COMMIT") from exc
-        finally:
-            if self.shared_connection is not None:
-                self._memory_lock.release()
+    def _memory_connection(self) -> Iterator[sqlite3.Connection]:
+        with self._memory_lock:
+            yield self.shared_connection  # type: ignore[misc]
+
+    def begin(self) -> "_SQLiteTransaction":
+        return _SQLiteTransaction(self)
 
     @contextmanager
     def savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[None]:
@@ -478,6 +532,51 @@ class _SQLiteEngine(_Engine):
                 log.warning("closing a SQLite connection failed", exc_info=True)
 
 
+class _SQLiteTransaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error) on the thread's SQLite connection."""
+
+    __slots__ = ("engine", "conn")
+
+    def __init__(self, engine: _SQLiteEngine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> sqlite3.Connection:
+        engine = self.engine
+        shared = engine.shared_connection is not None
+        if shared:
+            engine._memory_lock.acquire()
+        try:
+            conn = self.conn = engine._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise translate(exc, query="BEGIN IMMEDIATE") from exc
+        except BaseException:
+            if shared:
+                engine._memory_lock.release()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        conn = self.conn
+        try:
+            if exc_type is not None:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):  # a statement run directly on the connection
+                    raise translate(exc) from exc
+                return
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as commit_error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise translate(commit_error, query="COMMIT") from commit_error
+        finally:
+            if self.engine.shared_connection is not None:
+                self.engine._memory_lock.release()
+
+
 class _PostgresEngine(_Engine):
     """A psycopg-pool pool of autocommit, dict-row connections; transactions are explicit."""
 
@@ -494,35 +593,50 @@ class _PostgresEngine(_Engine):
             psycopg.connect(self.conninfo).close()
         except psycopg.Error as exc:
             raise connect_error(exc, url) from exc
+        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._full_check = ConnectionPool.check_connection
+        # Opened at the first unit of work, not here: `stocksbot db upgrade` and a process that only
+        # migrates never start the pool's threads and connections.
         self.pool: ConnectionPool = ConnectionPool(
             self.conninfo,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             timeout=settings.pool_timeout,
-            open=True,
+            open=False,
             kwargs={"autocommit": True, "row_factory": dict_row},
-            check=ConnectionPool.check_connection,
+            check=self._check_on_checkout,
             name="stocksbot",
         )
+        self._opened = False
+        self._open_lock = threading.Lock()
 
-    @contextmanager
-    def _pooled(self) -> Iterator[Any]:
-        try:
-            cm = self.pool.connection()
-            conn = cm.__enter__()
-        except Exception as exc:
-            raise translate(exc, query="pool.connection") from exc
-        try:
-            yield conn
-        except BaseException:
-            cm.__exit__(*sys.exc_info())
-            raise
-        cm.__exit__(None, None, None)
+    def _open_pool(self) -> None:
+        with self._open_lock:
+            if not self._opened:
+                self.pool.open()
+                self._opened = True
 
-    @contextmanager
-    def autocommit_connection(self) -> Iterator[Any]:
-        with self._pooled() as conn:
-            yield conn
+    def _check_on_checkout(self, conn: Any) -> None:
+        """The pool's check of each connection it hands out: a round trip only when it may be dead.
+
+        A connection the server ended while it sat in the pool (a restart, a terminated
+        backend) has something to read on its socket: the server's goodbye, or the end of the
+        stream. Then, or when it sat unused for more than CHECK_AFTER_IDLE seconds (a network
+        that dropped it silently), psycopg-pool's full check runs (an empty query) and a dead
+        connection is replaced. Otherwise the connection goes out unchecked, so a read costs
+        one round trip, not two; one found dead on use anyway is retried by Database.read.
+        """
+        returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned > CHECK_AFTER_IDLE or _socket_has_data(conn):
+            self._full_check(conn)
+
+    def _pooled(self) -> "_Pooled":
+        if not self._opened:
+            self._open_pool()
+        return _Pooled(self)
+
+    def autocommit_connection(self) -> "_Pooled":
+        return self._pooled()
 
     @contextmanager
     def begin(self) -> Iterator[Any]:
@@ -541,7 +655,56 @@ class _PostgresEngine(_Engine):
             yield
 
     def close(self) -> None:
-        self.pool.close()
+        with self._open_lock:
+            if self._opened:
+                self.pool.close()
+            self._opened = True  # a closed pool is never opened again
+
+
+class _Pooled:
+    """One connection borrowed from the pool for a unit of work, as ``pool.connection()`` lends it
+    (commit on success, rollback on error, then back to the pool), as a class: it is on every call's path."""
+
+    __slots__ = ("engine", "conn")
+
+    def __init__(self, engine: _PostgresEngine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> Any:
+        try:
+            self.conn = self.engine.pool.getconn()
+        except Exception as exc:
+            raise translate(exc, query="pool.connection") from exc
+        return self.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        conn, pool = self.conn, self.engine.pool
+        try:
+            if not conn.closed:
+                if exc_type is None:
+                    conn.commit()  # a no-op for an idle autocommit connection
+                    self.engine._returned[conn] = time.monotonic()
+                else:
+                    try:
+                        conn.rollback()
+                    except Exception as rollback_error:  # noqa: BLE001 - the original error is the one to raise
+                        log.warning("error ignored in rollback on %s: %s", conn, rollback_error)
+        finally:
+            pool.putconn(conn)
+
+
+#: Seconds a pooled PostgreSQL connection may sit unused before its next checkout runs a full check.
+CHECK_AFTER_IDLE = 5.0
+
+
+def _socket_has_data(conn: Any) -> bool:
+    """Whether an idle connection's socket has anything to read (what a server that ended it leaves)."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except Exception:  # noqa: BLE001 - a closed or odd connection: let the full check decide
+        return True
 
 
 def pg_conninfo(url: DatabaseURL, settings: Settings) -> str:

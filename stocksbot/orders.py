@@ -6,60 +6,99 @@ Query functions never commit: they run in the caller's transaction (or autocommi
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from .errors import RowValidationError
-from .models import Order, OrderStatus
-from .sqlfiles import query_file
-from .values import (
-    money_from_db,
-    quantity_from_db,
-    ratio,
-    timestamp_from_db,
-    timestamp_to_db,
-)
+from .models import Order, OrderSide, OrderStatus, OrderType
+from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
+from .values import DECIMAL_CONTEXT as _CONTEXT
+from .values import price_from_units, timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
 
+#: The columns of a full ``orders`` row, in the order every full-row query of orders.sql lists them.
+ORDER_COLUMNS = (
+    "account_id", "order_id", "client_order_id", "external_id", "strategy_id", "symbol", "side", "order_type",
+    "quantity_e9", "limit_price_e8", "stop_price_e8", "status", "status_reason", "filled_quantity_e9",
+    "filled_notional_e8", "created_at", "updated_at", "terminal_at",
+)
+_SIDES = {member.value: member for member in OrderSide}
+_TYPES = {member.value: member for member in OrderType}
+_STATUSES = {member.value: member for member in OrderStatus}
+_build_order = model_builder(Order)
+_decimal = Decimal
+_timestamp = timestamp_from_db
+
 
 def _sql(conn: Any) -> Any:
-    return query_file(conn, "orders")
+    return statements(conn, "orders")
 
 
-def order_from_row(row: dict[str, Any]) -> Order:
-    """Build an :class:`Order` from a full ``orders`` row (scaled integers and timestamp text)."""
+def statements_of(conn: Any) -> Any:
+    """The :class:`~stocksbot.sqlfiles.Statement` of every query of orders.sql, for the driver of ``conn``
+    (StorageService batches them; everything else calls the functions below)."""
+    return statements(conn, "orders")
+
+
+def order_from_tuple(row: tuple[Any, ...]) -> Order:
+    """Build an :class:`Order` from a full ``orders`` row as a tuple in :data:`ORDER_COLUMNS` order.
+
+    No pydantic validation runs: the table's NOT NULL and CHECK constraints already
+    guarantee each column's form; the enums are looked up (an unknown value is a
+    RowValidationError) and the scaled integers and timestamp texts converted.
+    """
     try:
-        filled_e9 = row["filled_quantity_e9"]
-        notional_e8 = row["filled_notional_e8"]
-        filled = quantity_from_db(filled_e9)
-        notional = money_from_db(notional_e8)
-        return Order(
-            order_id=row["order_id"],
-            account_id=row["account_id"],
-            client_order_id=row["client_order_id"],
-            external_id=row["external_id"],
-            strategy_id=row["strategy_id"],
-            symbol=row["symbol"],
-            side=row["side"],
-            order_type=row["order_type"],
-            quantity=quantity_from_db(row["quantity_e9"]),
-            limit_price=None if row["limit_price_e8"] is None else money_from_db(row["limit_price_e8"]),
-            stop_price=None if row["stop_price_e8"] is None else money_from_db(row["stop_price_e8"]),
-            status=row["status"],
-            status_reason=row["status_reason"],
-            filled_quantity=filled,
-            filled_notional=notional,
-            avg_fill_price=ratio(notional, filled) if filled_e9 else None,
-            created_at=timestamp_from_db(row["created_at"]),
-            updated_at=timestamp_from_db(row["updated_at"]),
-            terminal_at=None if row["terminal_at"] is None else timestamp_from_db(row["terminal_at"]),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RowValidationError(f"an orders row does not fit the Order model: {exc}", query="orders") from exc
+        (account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type, quantity_e9,
+         limit_price_e8, stop_price_e8, status, status_reason, filled_e9, notional_e8, created_at, updated_at,
+         terminal_at) = row
+        created = _timestamp(created_at)
+        # Equal texts are equal instants: parse each distinct timestamp of the row once.
+        updated = created if updated_at == created_at else _timestamp(updated_at)
+        return _build_order({
+            "order_id": order_id,
+            "account_id": account_id,
+            "client_order_id": client_order_id,
+            "external_id": external_id,
+            "strategy_id": strategy_id,
+            "symbol": symbol,
+            "side": _SIDES[side],
+            "order_type": _TYPES[order_type],
+            "quantity": _decimal(quantity_e9).scaleb(-9, _CONTEXT),
+            "limit_price": None if limit_price_e8 is None else _decimal(limit_price_e8).scaleb(-8, _CONTEXT),
+            "stop_price": None if stop_price_e8 is None else _decimal(stop_price_e8).scaleb(-8, _CONTEXT),
+            "status": _STATUSES[status],
+            "status_reason": status_reason,
+            "filled_quantity": _decimal(filled_e9).scaleb(-9, _CONTEXT),
+            "filled_notional": _decimal(notional_e8).scaleb(-8, _CONTEXT),
+            "avg_fill_price": price_from_units(notional_e8, filled_e9) if filled_e9 else None,
+            "created_at": created,
+            "updated_at": updated,
+            "terminal_at": None if terminal_at is None else updated if terminal_at == updated_at else _timestamp(terminal_at),
+        })
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise RowValidationError(f"an orders row does not fit the Order model: {exc!r}", query="orders") from exc
 
 
-def _one(row: dict[str, Any] | None) -> Order | None:
-    return None if row is None else order_from_row(row)
+def order_from_row(row: Any) -> Order:
+    """Build an :class:`Order` from a full ``orders`` row given as a mapping (scaled integers and timestamp text)."""
+    try:
+        values = tuple(row[column] for column in ORDER_COLUMNS)
+    except (KeyError, TypeError) as exc:
+        raise RowValidationError(f"an orders row does not fit the Order model: {exc!r}", query="orders") from exc
+    return order_from_tuple(values)
+
+
+def _one(conn: Any, query: str, params: dict[str, Any]) -> Order | None:
+    """Run a one-row query of orders.sql and map its row (or None)."""
+    statement = getattr(_sql(conn), query)
+    return row_as(statement, statement(conn, params), ORDER_COLUMNS, order_from_tuple, order_from_row)
+
+
+def _many(conn: Any, query: str, params: dict[str, Any]) -> list[Order]:
+    """Run a many-row query of orders.sql and map its rows."""
+    statement = getattr(_sql(conn), query)
+    return rows_as(statement, statement(conn, params), ORDER_COLUMNS, order_from_tuple, order_from_row)
 
 
 def insert_order(
@@ -68,28 +107,29 @@ def insert_order(
     stop_price_e8: int | None, created_at: datetime,
 ) -> Order:
     """Insert a new pending order (orders.sql: insert_order)."""
-    row = _sql(conn).insert_order(
-        conn, account_id=account_id, order_id=order_id, client_order_id=client_order_id,
-        strategy_id=strategy_id, symbol=symbol, side=str(side), order_type=str(order_type),
-        quantity_e9=quantity_e9, limit_price_e8=limit_price_e8, stop_price_e8=stop_price_e8,
-        created_at=timestamp_to_db(created_at),
-    )
-    return order_from_row(row)
+    return _one(conn, "insert_order", {
+        "account_id": account_id, "order_id": order_id, "client_order_id": client_order_id,
+        "strategy_id": strategy_id, "symbol": symbol, "side": str(side), "order_type": str(order_type),
+        "quantity_e9": quantity_e9, "limit_price_e8": limit_price_e8, "stop_price_e8": stop_price_e8,
+        "created_at": timestamp_to_db(created_at),
+    })  # type: ignore[return-value]  # an INSERT ... RETURNING always returns its row
 
 
 def find_order(conn: Any, *, account_id: str, order_id: str) -> Order | None:
     """One order by id, or None (orders.sql: find_order)."""
-    return _one(_sql(conn).find_order(conn, account_id=account_id, order_id=order_id))
+    return _one(conn, "find_order", {"account_id": account_id, "order_id": order_id})
 
 
 def find_order_by_client_order_id(conn: Any, *, account_id: str, client_order_id: str) -> Order | None:
     """One order by client order id, or None (orders.sql: find_order_by_client_order_id)."""
-    return _one(_sql(conn).find_order_by_client_order_id(conn, account_id=account_id, client_order_id=client_order_id))
+    return _one(conn, "find_order_by_client_order_id", {
+        "account_id": account_id, "client_order_id": client_order_id,
+    })
 
 
 def find_order_by_external_id(conn: Any, *, account_id: str, external_id: str) -> Order | None:
     """One order by broker order id, or None (orders.sql: find_order_by_external_id)."""
-    return _one(_sql(conn).find_order_by_external_id(conn, account_id=account_id, external_id=external_id))
+    return _one(conn, "find_order_by_external_id", {"account_id": account_id, "external_id": external_id})
 
 
 def list_orders(
@@ -97,31 +137,66 @@ def list_orders(
     strategy_id: str | None = None, limit: int | None = 100,
 ) -> list[Order]:
     """Orders newest first, optionally filtered (orders.sql: list_orders)."""
-    rows = _sql(conn).list_orders(
-        conn, account_id=account_id, status=None if status is None else str(status), symbol=symbol,
-        strategy_id=strategy_id, limit=_UNLIMITED if limit is None else limit,
-    )
-    return [order_from_row(row) for row in rows]
+    return _many(conn, "list_orders", {
+        "account_id": account_id, "status": None if status is None else str(status), "symbol": symbol,
+        "strategy_id": strategy_id, "limit": _UNLIMITED if limit is None else limit,
+    })
 
 
 def list_open_orders(conn: Any, *, account_id: str) -> list[Order]:
     """Orders not yet terminal, oldest first (orders.sql: list_open_orders)."""
-    return [order_from_row(row) for row in _sql(conn).list_open_orders(conn, account_id=account_id)]
+    return _many(conn, "list_open_orders", {"account_id": account_id})
 
 
 def lock_order(conn: Any, *, account_id: str, order_id: str) -> Order | None:
     """Lock one order's row for this transaction and return it, or None (orders.sql: lock_order)."""
-    return _one(_sql(conn).lock_order(conn, account_id=account_id, order_id=order_id))
+    return _one(conn, "lock_order", {"account_id": account_id, "order_id": order_id})
 
 
 def apply_order_fill(
     conn: Any, *, account_id: str, order_id: str, fill_quantity_e9: int, fill_notional_e8: int, updated_at: datetime,
 ) -> Order | None:
     """Add a fill to a working order; None if not working or it would overfill (orders.sql: apply_order_fill)."""
-    return _one(_sql(conn).apply_order_fill(
-        conn, account_id=account_id, order_id=order_id, fill_quantity_e9=fill_quantity_e9,
-        fill_notional_e8=fill_notional_e8, updated_at=timestamp_to_db(updated_at),
-    ))
+    return _one(conn, "apply_order_fill", {
+        "account_id": account_id, "order_id": order_id, "fill_quantity_e9": fill_quantity_e9,
+        "fill_notional_e8": fill_notional_e8, "updated_at": timestamp_to_db(updated_at),
+    })
+
+
+def lock_order_row(conn: Any, *, account_id: str, order_id: str) -> tuple[Any, ...] | None:
+    """One order's full row (a tuple in :data:`ORDER_COLUMNS` order), locked for the rest of the
+    transaction, or None; the fill path's lock_order without building a model.
+
+    On PostgreSQL it runs lock_order (the row lock). On SQLite it reads the row with find_order:
+    a stocksbot write transaction there always starts with ``BEGIN IMMEDIATE``, which already
+    holds the database's write lock, so the no-op write would only cost time. Call it inside
+    ``db.transaction()`` (orders.sql: lock_order, find_order).
+    """
+    queries = _sql(conn)
+    statement = queries.find_order if is_sqlite(conn) else queries.lock_order
+    return canonical_row(statement, statement(conn, {"account_id": account_id, "order_id": order_id}), ORDER_COLUMNS)
+
+
+def lock_order_rows(conn: Any, *, account_id: str, order_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """:func:`lock_order_row` for many orders at once, locked in id order (one round trip on PostgreSQL):
+    ``{order_id: row}`` of those that exist (orders.sql: lock_order, find_order)."""
+    queries = _sql(conn)
+    statement = queries.find_order if is_sqlite(conn) else queries.lock_order
+    ordered = sorted(set(order_ids))  # one lock order for every batch: concurrent batches do not deadlock
+    rows = statement.each(conn, [{"account_id": account_id, "order_id": order_id} for order_id in ordered])
+    return {
+        order_id: canonical_row(statement, row, ORDER_COLUMNS) for order_id, row in zip(ordered, rows) if row is not None
+    }
+
+
+def apply_order_fill_row(
+    conn: Any, *, account_id: str, order_id: str, fill_quantity_e9: int, fill_notional_e8: int, updated_at: datetime,
+) -> bool:
+    """apply_order_fill without building a model: True if the fill was added (orders.sql: apply_order_fill)."""
+    return _sql(conn).apply_order_fill(conn, {
+        "account_id": account_id, "order_id": order_id, "fill_quantity_e9": fill_quantity_e9,
+        "fill_notional_e8": fill_notional_e8, "updated_at": timestamp_to_db(updated_at),
+    }) is not None
 
 
 _MARK_QUERIES = {
@@ -138,11 +213,10 @@ def mark_order(
 ) -> Order | None:
     """Guarded move to submitted/cancelled/rejected/expired; None when the order's status does not allow it
     (orders.sql: mark_order_submitted, mark_order_cancelled, mark_order_rejected, mark_order_expired)."""
-    query = getattr(_sql(conn), _MARK_QUERIES[status])
-    return _one(query(
-        conn, account_id=account_id, order_id=order_id, external_id=external_id,
-        status_reason=status_reason, updated_at=timestamp_to_db(updated_at),
-    ))
+    return _one(conn, _MARK_QUERIES[status], {
+        "account_id": account_id, "order_id": order_id, "external_id": external_id,
+        "status_reason": status_reason, "updated_at": timestamp_to_db(updated_at),
+    })
 
 
 def mark_order_submitted(conn: Any, **kwargs: Any) -> Order | None:
@@ -166,7 +240,7 @@ def mark_order_expired(conn: Any, **kwargs: Any) -> Order | None:
 
 
 __all__ = [
-    "apply_order_fill", "find_order", "find_order_by_client_order_id", "find_order_by_external_id",
-    "insert_order", "list_open_orders", "list_orders", "lock_order", "mark_order", "mark_order_cancelled",
-    "mark_order_expired", "mark_order_rejected", "mark_order_submitted", "order_from_row",
+    "ORDER_COLUMNS", "apply_order_fill", "apply_order_fill_row", "find_order", "find_order_by_client_order_id",
+    "find_order_by_external_id", "lock_order_row", "lock_order_rows", "statements_of", "insert_order", "list_open_orders", "list_orders", "lock_order", "mark_order", "mark_order_cancelled",
+    "mark_order_expired", "mark_order_rejected", "mark_order_submitted", "order_from_row", "order_from_tuple",
 ]

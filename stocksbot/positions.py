@@ -7,16 +7,34 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import RowValidationError
-from .models import Position
-from .sqlfiles import query_file
-from .values import money_from_db, quantity_from_db, ratio, timestamp_from_db, timestamp_to_db
+from .models import Position, PositionSide, PositionStatus
+from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
+from .values import DECIMAL_CONTEXT as _CONTEXT
+from .values import money_from_db, price_from_units, timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
 _ZERO = Decimal(0)
 
+#: The columns of a full ``positions`` row, in the order every full-row query of positions.sql lists them.
+POSITION_COLUMNS = (
+    "account_id", "position_id", "strategy_id", "symbol", "side", "status", "quantity_e9", "cost_basis_e8",
+    "realized_pnl_e8", "opened_at", "updated_at", "closed_at",
+)
+_SIDES = {member.value: member for member in PositionSide}
+_STATUSES = {member.value: member for member in PositionStatus}
+_build_position = model_builder(Position)
+_decimal = Decimal
+_timestamp = timestamp_from_db
+
 
 def _sql(conn: Any) -> Any:
-    return query_file(conn, "positions")
+    return statements(conn, "positions")
+
+
+def statements_of(conn: Any) -> Any:
+    """The :class:`~stocksbot.sqlfiles.Statement` of every query of positions.sql, for the driver of ``conn``
+    (StorageService batches them; everything else calls the functions below)."""
+    return statements(conn, "positions")
 
 
 def strategy_key(strategy_id: str | None) -> str:
@@ -24,32 +42,56 @@ def strategy_key(strategy_id: str | None) -> str:
     return strategy_id or ""
 
 
-def position_from_row(row: dict[str, Any]) -> Position:
-    """Build a :class:`Position` from a full ``positions`` row; avg_entry_price = cost_basis / quantity."""
+def position_from_tuple(row: tuple[Any, ...]) -> Position:
+    """Build a :class:`Position` from a full ``positions`` row as a tuple in :data:`POSITION_COLUMNS` order.
+
+    avg_entry_price = cost_basis / quantity. No pydantic validation runs: the table's
+    constraints vouch for each column (see orders.order_from_tuple).
+    """
     try:
-        quantity = quantity_from_db(row["quantity_e9"])
-        cost_basis = money_from_db(row["cost_basis_e8"])
-        return Position(
-            position_id=row["position_id"],
-            account_id=row["account_id"],
-            strategy_id=row["strategy_id"],
-            symbol=row["symbol"],
-            side=row["side"],
-            status=row["status"],
-            quantity=quantity,
-            cost_basis=cost_basis,
-            avg_entry_price=ratio(cost_basis, quantity) if row["quantity_e9"] else _ZERO,
-            realized_pnl=money_from_db(row["realized_pnl_e8"]),
-            opened_at=timestamp_from_db(row["opened_at"]),
-            updated_at=timestamp_from_db(row["updated_at"]),
-            closed_at=None if row["closed_at"] is None else timestamp_from_db(row["closed_at"]),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RowValidationError(f"a positions row does not fit the Position model: {exc}", query="positions") from exc
+        (account_id, position_id, strategy_id, symbol, side, status, quantity_e9, cost_basis_e8, realized_pnl_e8,
+         opened_at, updated_at, closed_at) = row
+        opened = _timestamp(opened_at)
+        # Equal texts are equal instants: parse each distinct timestamp of the row once.
+        updated = opened if updated_at == opened_at else _timestamp(updated_at)
+        return _build_position({
+            "position_id": position_id,
+            "account_id": account_id,
+            "strategy_id": strategy_id,
+            "symbol": symbol,
+            "side": _SIDES[side],
+            "status": _STATUSES[status],
+            "quantity": _decimal(quantity_e9).scaleb(-9, _CONTEXT),
+            "cost_basis": _decimal(cost_basis_e8).scaleb(-8, _CONTEXT),
+            "avg_entry_price": price_from_units(cost_basis_e8, quantity_e9) if quantity_e9 else _ZERO,
+            "realized_pnl": _decimal(realized_pnl_e8).scaleb(-8, _CONTEXT),
+            "opened_at": opened,
+            "updated_at": updated,
+            "closed_at": None if closed_at is None else updated if closed_at == updated_at else _timestamp(closed_at),
+        })
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise RowValidationError(f"a positions row does not fit the Position model: {exc!r}", query="positions") from exc
 
 
-def _one(row: dict[str, Any] | None) -> Position | None:
-    return None if row is None else position_from_row(row)
+def position_from_row(row: Any) -> Position:
+    """Build a :class:`Position` from a full ``positions`` row given as a mapping; avg_entry_price = cost_basis / quantity."""
+    try:
+        values = tuple(row[column] for column in POSITION_COLUMNS)
+    except (KeyError, TypeError) as exc:
+        raise RowValidationError(f"a positions row does not fit the Position model: {exc!r}", query="positions") from exc
+    return position_from_tuple(values)
+
+
+def _one(conn: Any, query: str, params: dict[str, Any]) -> Position | None:
+    """Run a one-row query of positions.sql and map its row (or None)."""
+    statement = getattr(_sql(conn), query)
+    return row_as(statement, statement(conn, params), POSITION_COLUMNS, position_from_tuple, position_from_row)
+
+
+def _many(conn: Any, query: str, params: dict[str, Any]) -> list[Position]:
+    """Run a many-row query of positions.sql and map its rows."""
+    statement = getattr(_sql(conn), query)
+    return rows_as(statement, statement(conn, params), POSITION_COLUMNS, position_from_tuple, position_from_row)
 
 
 def insert_position(
@@ -57,30 +99,30 @@ def insert_position(
     quantity_e9: int, cost_basis_e8: int, realized_pnl_e8: int, opened_at: datetime,
 ) -> Position | None:
     """Open a position; None if one is already open for (symbol, strategy) (positions.sql: insert_position)."""
-    return _one(_sql(conn).insert_position(
-        conn, account_id=account_id, position_id=position_id, strategy_id=strategy_id, symbol=symbol,
-        side=str(side), quantity_e9=quantity_e9, cost_basis_e8=cost_basis_e8, realized_pnl_e8=realized_pnl_e8,
-        opened_at=timestamp_to_db(opened_at),
-    ))
+    return _one(conn, "insert_position", {
+        "account_id": account_id, "position_id": position_id, "strategy_id": strategy_id, "symbol": symbol,
+        "side": str(side), "quantity_e9": quantity_e9, "cost_basis_e8": cost_basis_e8,
+        "realized_pnl_e8": realized_pnl_e8, "opened_at": timestamp_to_db(opened_at),
+    })
 
 
 def find_position(conn: Any, *, account_id: str, position_id: str) -> Position | None:
     """One position by id, or None (positions.sql: find_position)."""
-    return _one(_sql(conn).find_position(conn, account_id=account_id, position_id=position_id))
+    return _one(conn, "find_position", {"account_id": account_id, "position_id": position_id})
 
 
 def find_open_position(conn: Any, *, account_id: str, symbol: str, strategy_id: str | None) -> Position | None:
     """The open position of (symbol, strategy), or None (positions.sql: find_open_position)."""
-    return _one(_sql(conn).find_open_position(
-        conn, account_id=account_id, symbol=symbol, strategy_key=strategy_key(strategy_id)
-    ))
+    return _one(conn, "find_open_position", {
+        "account_id": account_id, "symbol": symbol, "strategy_key": strategy_key(strategy_id),
+    })
 
 
 def lock_open_position(conn: Any, *, account_id: str, symbol: str, strategy_id: str | None) -> Position | None:
     """Lock and return the open position of (symbol, strategy), or None (positions.sql: lock_open_position)."""
-    return _one(_sql(conn).lock_open_position(
-        conn, account_id=account_id, symbol=symbol, strategy_key=strategy_key(strategy_id)
-    ))
+    return _one(conn, "lock_open_position", {
+        "account_id": account_id, "symbol": symbol, "strategy_key": strategy_key(strategy_id),
+    })
 
 
 def update_position_holding(
@@ -88,37 +130,102 @@ def update_position_holding(
     realized_pnl_delta_e8: int, updated_at: datetime,
 ) -> Position | None:
     """Set quantity and cost basis, add realized P&L (positions.sql: update_position_holding)."""
-    return _one(_sql(conn).update_position_holding(
-        conn, account_id=account_id, position_id=position_id, quantity_e9=quantity_e9,
-        cost_basis_e8=cost_basis_e8, realized_pnl_delta_e8=realized_pnl_delta_e8,
-        updated_at=timestamp_to_db(updated_at),
-    ))
+    return _one(conn, "update_position_holding", {
+        "account_id": account_id, "position_id": position_id, "quantity_e9": quantity_e9,
+        "cost_basis_e8": cost_basis_e8, "realized_pnl_delta_e8": realized_pnl_delta_e8,
+        "updated_at": timestamp_to_db(updated_at),
+    })
 
 
 def mark_position_closed(
     conn: Any, *, account_id: str, position_id: str, realized_pnl_delta_e8: int, closed_at: datetime,
 ) -> Position | None:
     """Close an open position (positions.sql: mark_position_closed)."""
-    return _one(_sql(conn).mark_position_closed(
-        conn, account_id=account_id, position_id=position_id, realized_pnl_delta_e8=realized_pnl_delta_e8,
-        closed_at=timestamp_to_db(closed_at),
-    ))
+    return _one(conn, "mark_position_closed", {
+        "account_id": account_id, "position_id": position_id, "realized_pnl_delta_e8": realized_pnl_delta_e8,
+        "closed_at": timestamp_to_db(closed_at),
+    })
+
+
+# --- the fill path: the same queries, rows as tuples in POSITION_COLUMNS order, no models ---------------
+
+
+def lock_open_position_row(conn: Any, *, account_id: str, symbol: str, strategy_id: str | None) -> tuple[Any, ...] | None:
+    """The open position of (symbol, strategy) locked for the rest of the transaction, as a tuple, or None.
+
+    lock_open_position on PostgreSQL; find_open_position on SQLite, where the transaction's
+    ``BEGIN IMMEDIATE`` already holds the write lock (see orders.lock_order_row)
+    (positions.sql: lock_open_position, find_open_position).
+    """
+    queries = _sql(conn)
+    statement = queries.find_open_position if is_sqlite(conn) else queries.lock_open_position
+    row = statement(conn, {"account_id": account_id, "symbol": symbol, "strategy_key": strategy_key(strategy_id)})
+    return canonical_row(statement, row, POSITION_COLUMNS)
+
+
+def lock_open_position_rows(
+    conn: Any, *, account_id: str, keys: list[tuple[str, str | None]],
+) -> dict[tuple[str, str], tuple[Any, ...] | None]:
+    """:func:`lock_open_position_row` for many (symbol, strategy_id) at once (one round trip on PostgreSQL):
+    ``{(symbol, strategy_key): row or None}`` (positions.sql: lock_open_position, find_open_position)."""
+    queries = _sql(conn)
+    statement = queries.find_open_position if is_sqlite(conn) else queries.lock_open_position
+    ordered = sorted({(symbol, strategy_key(strategy_id)) for symbol, strategy_id in keys})
+    rows = statement.each(conn, [
+        {"account_id": account_id, "symbol": symbol, "strategy_key": key} for symbol, key in ordered
+    ])
+    return {key: canonical_row(statement, row, POSITION_COLUMNS) for key, row in zip(ordered, rows)}
+
+
+def insert_position_row(
+    conn: Any, *, account_id: str, position_id: str, strategy_id: str | None, symbol: str, side: str,
+    quantity_e9: int, cost_basis_e8: int, realized_pnl_e8: int, opened_at: datetime,
+) -> tuple[Any, ...] | None:
+    """insert_position with its row as a tuple (None if one is already open) (positions.sql: insert_position)."""
+    statement = _sql(conn).insert_position
+    return canonical_row(statement, statement(conn, {
+        "account_id": account_id, "position_id": position_id, "strategy_id": strategy_id, "symbol": symbol,
+        "side": str(side), "quantity_e9": quantity_e9, "cost_basis_e8": cost_basis_e8,
+        "realized_pnl_e8": realized_pnl_e8, "opened_at": timestamp_to_db(opened_at),
+    }), POSITION_COLUMNS)
+
+
+def update_position_holding_row(
+    conn: Any, *, account_id: str, position_id: str, quantity_e9: int, cost_basis_e8: int,
+    realized_pnl_delta_e8: int, updated_at: datetime,
+) -> bool:
+    """update_position_holding without building a model: True if the open position was updated
+    (positions.sql: update_position_holding)."""
+    return _sql(conn).update_position_holding(conn, {
+        "account_id": account_id, "position_id": position_id, "quantity_e9": quantity_e9,
+        "cost_basis_e8": cost_basis_e8, "realized_pnl_delta_e8": realized_pnl_delta_e8,
+        "updated_at": timestamp_to_db(updated_at),
+    }) is not None
+
+
+def mark_position_closed_row(
+    conn: Any, *, account_id: str, position_id: str, realized_pnl_delta_e8: int, closed_at: datetime,
+) -> bool:
+    """mark_position_closed without building a model: True if the open position was closed
+    (positions.sql: mark_position_closed)."""
+    return _sql(conn).mark_position_closed(conn, {
+        "account_id": account_id, "position_id": position_id, "realized_pnl_delta_e8": realized_pnl_delta_e8,
+        "closed_at": timestamp_to_db(closed_at),
+    }) is not None
 
 
 def list_open_positions(
     conn: Any, *, account_id: str, symbol: str | None = None, strategy_id: str | None = None,
 ) -> list[Position]:
     """Open positions by symbol (positions.sql: list_open_positions)."""
-    rows = _sql(conn).list_open_positions(conn, account_id=account_id, symbol=symbol, strategy_id=strategy_id)
-    return [position_from_row(row) for row in rows]
+    return _many(conn, "list_open_positions", {"account_id": account_id, "symbol": symbol, "strategy_id": strategy_id})
 
 
 def list_positions(conn: Any, *, account_id: str, limit: int | None = None) -> list[Position]:
     """Every position, newest first (positions.sql: list_positions)."""
-    rows = _sql(conn).list_positions(conn, account_id=account_id, limit=_UNLIMITED if limit is None else limit)
-    return [position_from_row(row) for row in rows]
+    return _many(conn, "list_positions", {"account_id": account_id, "limit": _UNLIMITED if limit is None else limit})
 
 
 def sum_realized_pnl(conn: Any, *, account_id: str) -> Decimal:
     """Realized P&L of every position of the account (positions.sql: sum_realized_pnl)."""
-    return money_from_db(_sql(conn).sum_realized_pnl(conn, account_id=account_id))
+    return money_from_db(_sql(conn).sum_realized_pnl(conn, {"account_id": account_id}))

@@ -19,9 +19,9 @@ from typing import Any, Iterable, Mapping
 
 from . import accounting, inputs
 from . import config as config_queries
-from . import orders, positions, strategies, trades
+from . import orders, positions, strategies, strategy_metrics, trades
 from .db import Database
-from .errors import ConflictError, InvalidTransitionError, NotFoundError, ValidationError
+from .errors import ConflictError, InvalidTransitionError, NotFoundError, TransientError, ValidationError
 from .models import (
     ConfigEntry,
     ConfigType,
@@ -37,12 +37,23 @@ from .models import (
     Strategy,
     StrategyMetrics,
     Trade,
+    TradeEffect,
 )
-from .values import money_from_db, money_to_db, new_id, quantity_from_db, quantity_to_db, utc_now
+from .sqlfiles import run_in_order
+from .values import money_from_db, money_to_db, new_id, new_ids, quantity_from_db, quantity_to_db, timestamp_to_db, utc_now
 
 log = logging.getLogger("stocksbot.service")
 
 _WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+_WORKING_VALUES = frozenset(status.value for status in _WORKING)
+# Positions of the columns the fill path reads from an order's and a position's row tuple.
+_STRATEGY, _SYMBOL, _SIDE = (orders.ORDER_COLUMNS.index(c) for c in ("strategy_id", "symbol", "side"))
+_QUANTITY, _STATUS, _FILLED, _NOTIONAL = (
+    orders.ORDER_COLUMNS.index(c) for c in ("quantity_e9", "status", "filled_quantity_e9", "filled_notional_e8")
+)
+_POSITION_ID, _POSITION_SIDE, _POSITION_QUANTITY, _POSITION_COST = (
+    positions.POSITION_COLUMNS.index(c) for c in ("position_id", "side", "quantity_e9", "cost_basis_e8")
+)
 _FILL_ONLY = (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
 _MAX_POSITION_RACES = 5
 _FILL_FIELDS = frozenset({"order_id", "quantity", "price", "commission", "fees", "executed_at", "external_trade_id"})
@@ -100,21 +111,22 @@ class StorageService:
     def get_position(self, position_id: str) -> Position | None:
         """One position by id, or None."""
         position_id = inputs.row_id(position_id, "position_id")
-        with self.db.connection() as conn:
-            return positions.find_position(conn, account_id=self.account_id, position_id=position_id)
+        return self.db.read(lambda conn: positions.find_position(
+            conn, account_id=self.account_id, position_id=position_id,
+        ))
 
     def get_open_positions(self, symbol: str | None = None, strategy_id: str | None = None) -> list[Position]:
         """Open positions by symbol, optionally of one symbol or strategy."""
         symbol = None if symbol is None else inputs.symbol(symbol)
         strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
-        with self.db.connection() as conn:
-            return positions.list_open_positions(conn, account_id=self.account_id, symbol=symbol, strategy_id=strategy_id)
+        return self.db.read(lambda conn: positions.list_open_positions(
+            conn, account_id=self.account_id, symbol=symbol, strategy_id=strategy_id,
+        ))
 
     def list_positions(self, limit: int | None = None) -> list[Position]:
         """Every position, open or closed, newest first."""
         limit = inputs.limit(limit)
-        with self.db.connection() as conn:
-            return positions.list_positions(conn, account_id=self.account_id, limit=limit)
+        return self.db.read(lambda conn: positions.list_positions(conn, account_id=self.account_id, limit=limit))
 
     def close_position(
         self, position_id: str, exit_price: Any, commission: Any = 0, fees: Any = 0,
@@ -195,20 +207,21 @@ class StorageService:
     def get_order(self, order_id: str) -> Order | None:
         """One order by id, or None."""
         order_id = inputs.row_id(order_id, "order_id")
-        with self.db.connection() as conn:
-            return orders.find_order(conn, account_id=self.account_id, order_id=order_id)
+        return self.db.read(lambda conn: orders.find_order(conn, account_id=self.account_id, order_id=order_id))
 
     def get_order_by_external_id(self, external_id: str) -> Order | None:
         """One order by the broker's order id, or None."""
         external_id = inputs.external_id(external_id, "external_id")
-        with self.db.connection() as conn:
-            return orders.find_order_by_external_id(conn, account_id=self.account_id, external_id=external_id)
+        return self.db.read(lambda conn: orders.find_order_by_external_id(
+            conn, account_id=self.account_id, external_id=external_id,
+        ))
 
     def get_order_by_client_order_id(self, client_order_id: str) -> Order | None:
         """One order by the engine's client order id, or None."""
         client_order_id = inputs.external_id(client_order_id, "client_order_id")
-        with self.db.connection() as conn:
-            return orders.find_order_by_client_order_id(conn, account_id=self.account_id, client_order_id=client_order_id)
+        return self.db.read(lambda conn: orders.find_order_by_client_order_id(
+            conn, account_id=self.account_id, client_order_id=client_order_id,
+        ))
 
     def list_orders(
         self, status: OrderStatus | str | None = None, symbol: str | None = None,
@@ -219,10 +232,9 @@ class StorageService:
         symbol = None if symbol is None else inputs.symbol(symbol)
         strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
         limit = inputs.limit(limit)
-        with self.db.connection() as conn:
-            return orders.list_orders(
-                conn, account_id=self.account_id, status=status, symbol=symbol, strategy_id=strategy_id, limit=limit,
-            )
+        return self.db.read(lambda conn: orders.list_orders(
+            conn, account_id=self.account_id, status=status, symbol=symbol, strategy_id=strategy_id, limit=limit,
+        ))
 
     def update_order_status(
         self, order_id: str, status: OrderStatus | str, external_id: str | None = None, reason: str | None = None,
@@ -289,8 +301,10 @@ class StorageService:
         )
 
     def _record_fill(self, conn: Any, order_id: str, fill: "_Fill") -> Trade:
+        # The fill path works on rows as tuples (orders.ORDER_COLUMNS, positions.POSITION_COLUMNS
+        # order) and builds one model, the Trade it returns (docs/performance.md).
         account = self.account_id
-        order = orders.lock_order(conn, account_id=account, order_id=order_id)  # serialises fills of one order
+        order = orders.lock_order_row(conn, account_id=account, order_id=order_id)  # serialises fills of one order
         if order is None:
             raise NotFoundError(f"order {order_id} not found")
         if fill.external_trade_id is not None:
@@ -300,90 +314,107 @@ class StorageService:
             if existing is not None:
                 log.info("execution %s of order %s already recorded: no-op", fill.external_trade_id, order_id)
                 return existing
-        if order.status not in _WORKING:
-            raise InvalidTransitionError(f"order {order_id} is {order.status.value}; a fill needs a submitted or partially filled order")
-        quantity, price = fill.quantity, fill.price
-        if order.filled_quantity + quantity > order.quantity:
+        status, quantity_e9, filled_e9, notional_e8 = order[_STATUS], order[_QUANTITY], order[_FILLED], order[_NOTIONAL]
+        if status not in _WORKING_VALUES:
+            raise InvalidTransitionError(f"order {order_id} is {status}; a fill needs a submitted or partially filled order")
+        if filled_e9 + fill.quantity_e9 > quantity_e9:
             raise OverfillError(
-                f"fill of {quantity} would overfill order {order_id} ({order.filled_quantity} of {order.quantity} filled)"
+                f"fill of {fill.quantity} would overfill order {order_id} "
+                f"({quantity_from_db(filled_e9)} of {quantity_from_db(quantity_e9)} filled)"
             )
-        fill_notional = accounting.notional(quantity, price)
-        money_to_db(order.filled_notional + fill_notional, "notional")  # refuse an overflow alike on both engines
-        updated = orders.apply_order_fill(
+        fill_notional = accounting.notional(fill.quantity, fill.price)
+        money_to_db(money_from_db(notional_e8) + fill_notional, "notional")  # refuse an overflow alike on both engines
+        if not orders.apply_order_fill_row(
             conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
             fill_notional_e8=money_to_db(fill_notional, "notional"), updated_at=utc_now(),
-        )
-        if updated is None:  # the lock makes this unreachable; the guard keeps it safe regardless
+        ):  # the lock makes this unreachable; the guard keeps it safe regardless
             raise InvalidTransitionError(f"order {order_id} changed while recording a fill")
 
-        position, effect, executed = self._position_for_fill(conn, order, fill)
+        strategy_id, symbol, side = order[_STRATEGY], order[_SYMBOL], order[_SIDE]
+        position, effect, executed = self._position_for_fill(conn, strategy_id, symbol, side, fill)
         now = utc_now()
         leg = effect.legs[0]
+        position_id = position[_POSITION_ID]
         if leg.effect == "close":
-            positions.mark_position_closed(
-                conn, account_id=account, position_id=position.position_id,
+            positions.mark_position_closed_row(
+                conn, account_id=account, position_id=position_id,
                 realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), closed_at=executed,
             )
         elif leg.effect != "open":  # an opening leg was inserted with its final state
             assert leg.after is not None
-            positions.update_position_holding(
-                conn, account_id=account, position_id=position.position_id,
+            positions.update_position_holding_row(
+                conn, account_id=account, position_id=position_id,
                 quantity_e9=quantity_to_db(leg.after.quantity), cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
                 realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), updated_at=now,
             )
-        first = self._write_trade(conn, order, fill, position.position_id, leg, 0, executed, now)
+        totals = strategy_metrics.Totals()
+        first = self._write_trade(conn, order_id, strategy_id, symbol, side, fill, position_id, leg, 0, executed, now, totals)
         if len(effect.legs) == 2:  # a flip: the remainder opens a position on the other side
             opening = effect.legs[1]
-            flipped = self._open_position(conn, order, opening, executed)
+            flipped = self._open_position(conn, strategy_id, symbol, opening, executed)
             if flipped is None:  # the old position was closed above, under its row lock
-                raise ConflictError(f"an open position for {order.symbol} appeared during a flip")
-            self._write_trade(conn, order, fill, flipped.position_id, opening, 1, executed, now)
+                raise ConflictError(f"an open position for {symbol} appeared during a flip")
+            self._write_trade(
+                conn, order_id, strategy_id, symbol, side, fill, flipped[_POSITION_ID], opening, 1, executed, now, totals,
+            )
+        if strategy_id is not None:
+            strategy_metrics.add_totals(conn, account_id=account, strategy_id=strategy_id, totals=totals)
         return first
 
     def _position_for_fill(
-        self, conn: Any, order: Order, fill: "_Fill",
-    ) -> tuple[Position, accounting.FillEffect, datetime]:
+        self, conn: Any, strategy_id: str | None, symbol: str, side: str, fill: "_Fill",
+    ) -> tuple[tuple[Any, ...], accounting.FillEffect, datetime]:
         """Lock the open position of (symbol, strategy), or open one, and compute the fill's effect on it.
 
-        Also returns the fill's execution time: the broker's, or — when the caller gave
+        Returns the position's row (a tuple in positions.POSITION_COLUMNS order), the
+        effect, and the fill's execution time: the broker's, or — when the caller gave
         none — the time taken here, under the position's lock, so that a position's
         trades listed by ``executed_at`` are in the order they were applied.
         """
         for _ in range(_MAX_POSITION_RACES):
-            position = positions.lock_open_position(
-                conn, account_id=self.account_id, symbol=order.symbol, strategy_id=order.strategy_id,
+            position = positions.lock_open_position_row(
+                conn, account_id=self.account_id, symbol=symbol, strategy_id=strategy_id,
             )
             executed = fill.executed_at or utc_now()
-            holding = None if position is None else accounting.Holding(position.side.value, position.quantity, position.cost_basis)
-            effect = accounting.apply_fill(holding, order.side.value, fill.quantity, fill.price, fill.commission, fill.fees)
+            holding = None if position is None else accounting.Holding(
+                position[_POSITION_SIDE], quantity_from_db(position[_POSITION_QUANTITY]),
+                money_from_db(position[_POSITION_COST]),
+            )
+            effect = accounting.apply_fill(holding, side, fill.quantity, fill.price, fill.commission, fill.fees)
             if position is not None:
                 return position, effect, executed
-            opened = self._open_position(conn, order, effect.legs[0], executed)
+            opened = self._open_position(conn, strategy_id, symbol, effect.legs[0], executed)
             if opened is not None:
                 return opened, effect, executed
             # Another transaction opened it between our lock and insert (PostgreSQL): lock that one.
-        raise ConflictError(f"could not settle the open position of {order.symbol}: too many concurrent openers")
+        raise ConflictError(f"could not settle the open position of {symbol}: too many concurrent openers")
 
-    def _open_position(self, conn: Any, order: Order, leg: accounting.Leg, executed: datetime) -> Position | None:
+    def _open_position(
+        self, conn: Any, strategy_id: str | None, symbol: str, leg: accounting.Leg, executed: datetime,
+    ) -> tuple[Any, ...] | None:
         assert leg.effect == "open" and leg.after is not None
-        return positions.insert_position(
-            conn, account_id=self.account_id, position_id=new_id(), strategy_id=order.strategy_id,
-            symbol=order.symbol, side=leg.after.side, quantity_e9=quantity_to_db(leg.after.quantity),
+        return positions.insert_position_row(
+            conn, account_id=self.account_id, position_id=new_id(), strategy_id=strategy_id,
+            symbol=symbol, side=leg.after.side, quantity_e9=quantity_to_db(leg.after.quantity),
             cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
             realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"), opened_at=executed,
         )
 
     def _write_trade(
-        self, conn: Any, order: Order, fill: "_Fill", position_id: str, leg: accounting.Leg, leg_number: int,
-        executed: datetime, now: datetime,
+        self, conn: Any, order_id: str, strategy_id: str | None, symbol: str, side: str, fill: "_Fill",
+        position_id: str, leg: accounting.Leg, leg_number: int, executed: datetime, now: datetime,
+        totals: strategy_metrics.Totals,
     ) -> Trade:
+        commission_e8 = money_to_db(leg.commission, "commission")
+        fees_e8 = money_to_db(leg.fees, "fees")
+        realized_e8 = money_to_db(leg.realized_pnl, "realized_pnl")
+        totals.add(leg.effect, realized_e8, commission_e8, fees_e8)
         return trades.insert_trade(
-            conn, account_id=self.account_id, trade_id=new_id(), order_id=order.order_id, position_id=position_id,
-            strategy_id=order.strategy_id, symbol=order.symbol, side=order.side, leg=leg_number, effect=leg.effect,
-            quantity_e9=quantity_to_db(leg.quantity), price_e8=fill.price_e8,
-            commission_e8=money_to_db(leg.commission, "commission"), fees_e8=money_to_db(leg.fees, "fees"),
-            realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"),
-            external_trade_id=fill.external_trade_id, executed_at=executed, created_at=now,
+            conn, account_id=self.account_id, trade_id=new_id(), order_id=order_id, position_id=position_id,
+            strategy_id=strategy_id, symbol=symbol, side=side, leg=leg_number, effect=leg.effect,
+            quantity_e9=quantity_to_db(leg.quantity), price_e8=fill.price_e8, commission_e8=commission_e8,
+            fees_e8=fees_e8, realized_pnl_e8=realized_e8, external_trade_id=fill.external_trade_id,
+            executed_at=executed, created_at=now,
         )
 
     def record_fills(self, fills: Iterable[Mapping[str, Any]]) -> list[Trade]:
@@ -408,10 +439,200 @@ class StorageService:
                 )
             prepared.append(self._prepare_fill(**item))
 
-        def work(conn: Any) -> list[Trade]:
-            return [self._record_fill(conn, order_id, fill) for order_id, fill in prepared]
+        if len(prepared) == 1:
+            order_id, fill = prepared[0]
+            return [self.db.run_in_transaction(lambda conn: self._record_fill(conn, order_id, fill))]
+        return self.db.run_in_transaction(lambda conn: self._record_batch(conn, prepared))
 
-        return self.db.run_in_transaction(work)
+    def _record_batch(self, conn: Any, prepared: list[tuple[str, "_Fill"]]) -> list[Trade]:
+        """record_fills' unit of work, in a few round trips whatever the number of fills.
+
+        1. Read and lock up front every order of the batch, the executions already recorded,
+           and the open position of every (symbol, strategy) the orders trade.
+        2. Apply the fills one by one to that in-memory book, exactly as _record_fill would
+           (same checks, same errors, same accounting), collecting the writes.
+        3. Write: each position's changes folded into its final state (an insert, then one
+           update or one close), one guarded update per order for all its fills, one upsert
+           per strategy's metrics (one pipeline on PostgreSQL), then every trade row in one
+           bulk statement (trades.insert_trades: executemany, or COPY).
+        """
+        account = self.account_id
+        order_rows = orders.lock_order_rows(conn, account_id=account, order_ids=[order_id for order_id, _ in prepared])
+        recorded = trades.find_trades_by_execution(conn, account_id=account, executions=list(dict.fromkeys(
+            (order_id, fill.external_trade_id) for order_id, fill in prepared
+            if fill.external_trade_id is not None and order_id in order_rows
+        )))
+        held = positions.lock_open_position_rows(conn, account_id=account, keys=[
+            (row[_SYMBOL], row[_STRATEGY]) for row in order_rows.values()
+        ])
+        # The book as the batch changes it: order fill state, and each (symbol, strategy) open position.
+        book_orders = {order_id: [row[_STATUS], row[_FILLED], row[_NOTIONAL]] for order_id, row in order_rows.items()}
+        book_positions: dict[tuple[str, str], list[Any] | None] = {
+            key: None if row is None else [row[_POSITION_ID], row[_POSITION_SIDE], row[_POSITION_QUANTITY], row[_POSITION_COST]]
+            for key, row in held.items()
+        }
+        order_writes: dict[str, dict[str, Any]] = {}  # one apply_order_fill per order, for all its fills
+        position_writes: dict[str, dict[str, Any]] = {}  # per position, in order of first change: insert/update/close
+        trade_rows: list[dict[str, Any]] = []
+        results: list[Any] = []  # per fill: a Trade recorded before, or the index of its row in trade_rows
+        in_batch: dict[tuple[str, str], int] = {}
+        totals: dict[str, strategy_metrics.Totals] = {}
+        for number, (order_id, fill) in enumerate(prepared):
+            row = order_rows.get(order_id)
+            if row is None:
+                raise NotFoundError(f"order {order_id} not found")
+            execution = fill.external_trade_id
+            if execution is not None:
+                earlier = recorded.get((order_id, execution))
+                if earlier is None and (order_id, execution) in in_batch:
+                    earlier = results[in_batch[(order_id, execution)]]
+                if earlier is not None:
+                    log.info("execution %s of order %s already recorded: no-op", execution, order_id)
+                    results.append(earlier)
+                    continue
+                in_batch[(order_id, execution)] = number
+            state = book_orders[order_id]
+            status, filled_e9, notional_e8 = state
+            quantity_e9 = row[_QUANTITY]
+            if status not in _WORKING_VALUES:
+                raise InvalidTransitionError(f"order {order_id} is {status}; a fill needs a submitted or partially filled order")
+            if filled_e9 + fill.quantity_e9 > quantity_e9:
+                raise OverfillError(
+                    f"fill of {fill.quantity} would overfill order {order_id} "
+                    f"({quantity_from_db(filled_e9)} of {quantity_from_db(quantity_e9)} filled)"
+                )
+            fill_notional = accounting.notional(fill.quantity, fill.price)
+            money_to_db(money_from_db(notional_e8) + fill_notional, "notional")  # refuse an overflow alike on both engines
+            fill_notional_e8 = money_to_db(fill_notional, "notional")
+            state[1] = filled_e9 = filled_e9 + fill.quantity_e9
+            state[2] = notional_e8 + fill_notional_e8
+            state[0] = "filled" if filled_e9 == quantity_e9 else "partially_filled"
+            order_write = order_writes.get(order_id)
+            if order_write is None:
+                order_writes[order_id] = {
+                    "account_id": account, "order_id": order_id, "fill_quantity_e9": fill.quantity_e9,
+                    "fill_notional_e8": fill_notional_e8, "updated_at": timestamp_to_db(utc_now()),
+                }
+            else:
+                order_write["fill_quantity_e9"] += fill.quantity_e9
+                order_write["fill_notional_e8"] += fill_notional_e8
+                order_write["updated_at"] = timestamp_to_db(utc_now())
+
+            strategy_id, symbol, side = row[_STRATEGY], row[_SYMBOL], row[_SIDE]
+            key = (symbol, positions.strategy_key(strategy_id))
+            position = book_positions[key]
+            executed = fill.executed_at or utc_now()
+            holding = None if position is None else accounting.Holding(
+                position[1], quantity_from_db(position[2]), money_from_db(position[3]),
+            )
+            effect = accounting.apply_fill(holding, side, fill.quantity, fill.price, fill.commission, fill.fees)
+            executed_text, now_text = timestamp_to_db(executed), timestamp_to_db(utc_now())
+            strategy_totals = totals.setdefault(strategy_id, strategy_metrics.Totals()) if strategy_id else None
+            for leg_number, leg in enumerate(effect.legs):
+                realized_e8 = money_to_db(leg.realized_pnl, "realized_pnl")
+                if leg.effect == "open":
+                    assert leg.after is not None
+                    position_id = new_id()
+                    quantity_after = quantity_to_db(leg.after.quantity)
+                    cost_after = money_to_db(leg.after.cost_basis, "cost_basis")
+                    position_writes[position_id] = {"insert": {
+                        "account_id": account, "position_id": position_id, "strategy_id": strategy_id, "symbol": symbol,
+                        "side": leg.after.side, "quantity_e9": quantity_after, "cost_basis_e8": cost_after,
+                        "realized_pnl_e8": realized_e8, "opened_at": executed_text,
+                    }, "first_of_key": held[key] is None and key not in {w["key"] for w in position_writes.values()},
+                        "key": key}
+                    book_positions[key] = [position_id, leg.after.side, quantity_after, cost_after]
+                else:
+                    assert position is not None
+                    position_id = position[0]
+                    write = position_writes.setdefault(position_id, {"key": key, "first_of_key": False})
+                    delta = realized_e8 + write.get("update", {}).get("realized_pnl_delta_e8", 0)
+                    if leg.effect == "close":
+                        write.pop("update", None)  # its figures end in the close: quantity and cost 0, P&L summed
+                        write["close"] = {
+                            "account_id": account, "position_id": position_id, "realized_pnl_delta_e8": delta,
+                            "closed_at": executed_text,
+                        }
+                        book_positions[key] = None
+                    else:
+                        assert leg.after is not None
+                        quantity_after = quantity_to_db(leg.after.quantity)
+                        cost_after = money_to_db(leg.after.cost_basis, "cost_basis")
+                        write["update"] = {
+                            "account_id": account, "position_id": position_id, "quantity_e9": quantity_after,
+                            "cost_basis_e8": cost_after, "realized_pnl_delta_e8": delta, "updated_at": now_text,
+                        }
+                        book_positions[key] = [position_id, position[1], quantity_after, cost_after]
+                commission_e8, fees_e8 = money_to_db(leg.commission, "commission"), money_to_db(leg.fees, "fees")
+                if strategy_totals is not None:
+                    strategy_totals.add(leg.effect, realized_e8, commission_e8, fees_e8)
+                trade_rows.append({
+                    "account_id": account, "trade_id": new_id(), "order_id": order_id, "position_id": position_id,
+                    "strategy_id": strategy_id, "symbol": symbol, "side": side, "leg": leg_number, "effect": leg.effect,
+                    "quantity_e9": quantity_to_db(leg.quantity), "price_e8": fill.price_e8, "commission_e8": commission_e8,
+                    "fees_e8": fees_e8, "realized_pnl_e8": realized_e8, "external_trade_id": execution,
+                    "executed_at": executed_text, "created_at": now_text,
+                })
+                if leg_number == 0:
+                    results.append(len(trade_rows) - 1)
+
+        queries_positions = positions.statements_of(conn)
+        openings = [(queries_positions.insert_position, w["insert"]) for w in position_writes.values() if w["first_of_key"]]
+        if any(row is None for row in run_in_order(conn, openings)):
+            # Another transaction opened one of these positions since we looked (PostgreSQL): start again.
+            raise TransientError("a position of this batch was opened concurrently; the batch is retried")
+        writes: list[tuple[Any, Any]] = []
+        for write in position_writes.values():  # in order of first change: a close comes before the next open
+            if "insert" in write and not write["first_of_key"]:
+                writes.append((queries_positions.insert_position, write["insert"]))
+            if "update" in write:
+                writes.append((queries_positions.update_position_holding, write["update"]))
+            if "close" in write:
+                writes.append((queries_positions.mark_position_closed, write["close"]))
+        apply_order_fill = orders.statements_of(conn).apply_order_fill
+        writes += [(apply_order_fill, params) for params in order_writes.values()]
+        upsert = strategy_metrics.statements_of(conn).upsert_strategy_metrics
+        writes += [(upsert, {
+            "account_id": account, "strategy_id": strategy_id, "total_trades": t.total_trades,
+            "closing_trades": t.closing_trades, "winning_trades": t.winning_trades,
+            "realized_pnl_e8": t.realized_pnl_e8, "total_fees_e8": t.total_fees_e8,
+        }) for strategy_id, t in totals.items()]
+        for (statement, _), outcome in zip(writes, run_in_order(conn, writes)):
+            if outcome is None:  # the locks make this unreachable; the guards keep it safe regardless
+                raise InvalidTransitionError(f"{statement.full_name} found its row changed while recording fills")
+        # Every trade row in one statement (executemany on SQLite, COPY on PostgreSQL). Each column of a
+        # trade is a value bound here, so the Trade of each row is built from exactly what was stored.
+        rows = [tuple(trade[column] for column in trades.TRADE_COLUMNS) for trade in trade_rows]
+        trades.insert_trades(conn, rows=rows)
+        return [result if isinstance(result, Trade) else trades.trade_from_tuple(rows[result]) for result in results]
+
+    def import_trades(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Bulk-load historical trades whose orders and positions already exist in the account; returns how many.
+
+        Each row is a mapping with ``order_id``, ``position_id``, ``symbol``, ``side``
+        ('buy'|'sell'), ``effect`` ('open'|'increase'|'reduce'|'close'), ``quantity``, ``price``,
+        ``realized_pnl`` and ``executed_at``, and optionally ``leg`` (0, or 1 for the opening leg
+        of a flip), ``commission`` and ``fees`` (default 0), ``external_trade_id`` and
+        ``strategy_id`` (default None). Every row is validated in one pass before anything is
+        written (a ValidationError names ``rows[i].<field>``); then all of them are inserted in
+        one transaction — one executemany on SQLite, ``COPY`` on PostgreSQL — together with
+        their strategies' maintained metrics. A row whose order, position or strategy is not in
+        the account, or that repeats an execution already recorded, fails the whole import
+        (ConflictError) and nothing is written.
+
+        The orders and positions are NOT recomputed from the imported rows: they are the
+        record as the caller gives it. ``stocksbot db verify`` reports every order whose
+        filled quantity, and every position whose realized P&L, the trades do not add up to.
+        """
+        prepared, totals = _validated_imports(self.account_id, rows)
+
+        def work(conn: Any) -> int:
+            count = trades.insert_trades(conn, rows=prepared)
+            for strategy_id, strategy_totals in totals.items():
+                strategy_metrics.add_totals(conn, account_id=self.account_id, strategy_id=strategy_id, totals=strategy_totals)
+            return count
+
+        return self.db.run_in_transaction(work) if prepared else 0
 
     def get_trades(
         self, order_id: str | None = None, symbol: str | None = None, strategy_id: str | None = None,
@@ -423,11 +644,10 @@ class StorageService:
         strategy_id = inputs.optional_row_id(strategy_id, "strategy_id")
         since = None if since is None else inputs.timestamp(since, "since")
         limit = inputs.limit(limit)
-        with self.db.connection() as conn:
-            return trades.list_trades(
-                conn, account_id=self.account_id, order_id=order_id, symbol=symbol, strategy_id=strategy_id,
-                since=since, limit=limit,
-            )
+        return self.db.read(lambda conn: trades.list_trades(
+            conn, account_id=self.account_id, order_id=order_id, symbol=symbol, strategy_id=strategy_id,
+            since=since, limit=limit,
+        ))
 
     # --- strategies ----------------------------------------------------------------------
 
@@ -444,22 +664,23 @@ class StorageService:
     def get_strategy(self, strategy_id: str) -> Strategy | None:
         """One strategy by id, or None."""
         strategy_id = inputs.row_id(strategy_id, "strategy_id")
-        with self.db.connection() as conn:
-            return strategies.find_strategy(conn, account_id=self.account_id, strategy_id=strategy_id)
+        return self.db.read(lambda conn: strategies.find_strategy(
+            conn, account_id=self.account_id, strategy_id=strategy_id,
+        ))
 
     def get_strategy_by_name(self, name: str) -> Strategy | None:
         """One strategy by name, or None."""
         name = inputs.name(name)
-        with self.db.connection() as conn:
-            return strategies.find_strategy_by_name(conn, account_id=self.account_id, name=name)
+        return self.db.read(lambda conn: strategies.find_strategy_by_name(
+            conn, account_id=self.account_id, name=name,
+        ))
 
     def list_strategies(self, active_only: bool = False) -> list[Strategy]:
         """Strategies by name; only the active ones with ``active_only``."""
         active_only = inputs.boolean(active_only, "active_only")
-        with self.db.connection() as conn:
-            if active_only:
-                return strategies.list_active_strategies(conn, account_id=self.account_id)
-            return strategies.list_strategies(conn, account_id=self.account_id)
+        if active_only:
+            return self.db.read(lambda conn: strategies.list_active_strategies(conn, account_id=self.account_id))
+        return self.db.read(lambda conn: strategies.list_strategies(conn, account_id=self.account_id))
 
     def update_strategy_config(self, strategy_id: str, config: Mapping[str, Any]) -> Strategy:
         """Replace a strategy's config (NotFoundError if it does not exist)."""
@@ -484,12 +705,16 @@ class StorageService:
         return updated
 
     def get_strategy_metrics(self, strategy_id: str) -> StrategyMetrics | None:
-        """Trade counts, win rate, realized P&L and fees of a strategy, from its trades; None if absent."""
+        """Trade counts, win rate, realized P&L and fees of a strategy; None if absent.
+
+        Read from the strategy's maintained totals (strategy_metrics), which every trade this
+        service writes updates in the same transaction: one row, whatever the number of
+        trades. ``stocksbot db verify`` checks them against a recomputation from the trades.
+        """
         strategy_id = inputs.row_id(strategy_id, "strategy_id")
-        with self.db.connection() as conn:
-            if strategies.find_strategy(conn, account_id=self.account_id, strategy_id=strategy_id) is None:
-                return None
-            return strategies.find_strategy_metrics(conn, account_id=self.account_id, strategy_id=strategy_id)
+        return self.db.read(lambda conn: strategy_metrics.find_maintained_metrics(
+            conn, account_id=self.account_id, strategy_id=strategy_id,
+        ))
 
     # --- config --------------------------------------------------------------------------
 
@@ -505,20 +730,17 @@ class StorageService:
     def get_config_value(self, key: str, default: Any = None) -> Any:
         """The setting's value as its Python type, or ``default`` when the key is not set."""
         key = inputs.config_key(key)
-        with self.db.connection() as conn:
-            entry = config_queries.find_config_value(conn, account_id=self.account_id, key=key)
+        entry = self.db.read(lambda conn: config_queries.find_config_value(conn, account_id=self.account_id, key=key))
         return default if entry is None else entry.value
 
     def get_config_entry(self, key: str) -> ConfigEntry | None:
         """The whole setting (value, type, timestamps), or None."""
         key = inputs.config_key(key)
-        with self.db.connection() as conn:
-            return config_queries.find_config_value(conn, account_id=self.account_id, key=key)
+        return self.db.read(lambda conn: config_queries.find_config_value(conn, account_id=self.account_id, key=key))
 
     def list_config(self) -> list[ConfigEntry]:
         """Every setting of the account, by key."""
-        with self.db.connection() as conn:
-            return config_queries.list_config(conn, account_id=self.account_id)
+        return self.db.read(lambda conn: config_queries.list_config(conn, account_id=self.account_id))
 
     def delete_config_value(self, key: str) -> bool:
         """Delete a setting; True if it existed, False if there was nothing to delete."""
@@ -534,9 +756,10 @@ class StorageService:
         if marks is not None and not isinstance(marks, Mapping):
             raise ValidationError("marks: expected a mapping of symbol to price", field="marks")
         prices = {inputs.symbol(s, "marks"): inputs.decimal(p, f"marks[{s}]") for s, p in (marks or {}).items()}
-        with self.db.connection() as conn:
-            open_positions = positions.list_open_positions(conn, account_id=self.account_id)
-            realized = positions.sum_realized_pnl(conn, account_id=self.account_id)
+        open_positions, realized = self.db.read(lambda conn: (
+            positions.list_open_positions(conn, account_id=self.account_id),
+            positions.sum_realized_pnl(conn, account_id=self.account_id),
+        ))
         grouped: dict[tuple[str, PositionSide], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
         for position in open_positions:
             totals = grouped[(position.symbol, position.side)]
@@ -567,6 +790,85 @@ class StorageService:
     def _require_strategy(self, conn: Any, strategy_id: str | None) -> None:
         if strategy_id is not None and strategies.find_strategy(conn, account_id=self.account_id, strategy_id=strategy_id) is None:
             raise NotFoundError(f"strategy {strategy_id} not found")
+
+
+_IMPORT_REQUIRED = frozenset({
+    "order_id", "position_id", "symbol", "side", "effect", "quantity", "price", "realized_pnl", "executed_at",
+})
+_IMPORT_FIELDS = _IMPORT_REQUIRED | {"leg", "commission", "fees", "external_trade_id", "strategy_id"}
+_SIDE_VALUES = {**{side.value: side.value for side in OrderSide}, **{side: side.value for side in OrderSide}}
+_EFFECT_VALUES = {**{effect.value: effect.value for effect in TradeEffect}, **{effect: effect.value for effect in TradeEffect}}
+
+
+def _validated_imports(
+    account_id: str, rows: Iterable[Mapping[str, Any]],
+) -> tuple[list[tuple[Any, ...]], dict[str, strategy_metrics.Totals]]:
+    """One strict pass over import_trades' rows: each as a tuple of trades.TRADE_COLUMNS values, and the
+    totals each strategy's metrics gain. A ValidationError names ``rows[i].<field>``."""
+    created_at = timestamp_to_db(utc_now())
+    prepared: list[tuple[Any, ...]] = []
+    totals: dict[str, strategy_metrics.Totals] = {}
+    known_ids: set[str] = set()  # ids and symbols already checked: history repeats them a lot
+    known_symbols: set[str] = set()
+
+    def checked_id(value: Any, field: str) -> str:
+        if type(value) is str and value in known_ids:
+            return value
+        inputs.row_id(value, field)
+        known_ids.add(value)
+        return value
+
+    for index, row in enumerate(rows):
+        where = f"rows[{index}]"
+        if not isinstance(row, Mapping):
+            raise ValidationError(f"{where}: expected a mapping of trade fields", field=where)
+        keys = row.keys()
+        if not (_IMPORT_REQUIRED <= keys and keys <= _IMPORT_FIELDS):
+            missing, unknown = sorted(_IMPORT_REQUIRED - set(keys)), sorted(set(keys) - _IMPORT_FIELDS)
+            raise ValidationError(
+                f"{where}: " + "; ".join(filter(None, [
+                    f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(map(str, unknown))}" if unknown else "",
+                ])),
+                field=where,
+            )
+        try:
+            order_id = checked_id(row["order_id"], "order_id")
+            position_id = checked_id(row["position_id"], "position_id")
+            strategy_id = row.get("strategy_id")
+            if strategy_id is not None:
+                checked_id(strategy_id, "strategy_id")
+            symbol = row["symbol"]
+            if not (type(symbol) is str and symbol in known_symbols):
+                known_symbols.add(inputs.symbol(symbol))
+            side = _SIDE_VALUES.get(row["side"]) if isinstance(row["side"], str) else None
+            if side is None:
+                side = inputs.enum_value(OrderSide, row["side"], "side").value
+            effect = _EFFECT_VALUES.get(row["effect"]) if isinstance(row["effect"], str) else None
+            if effect is None:
+                effect = inputs.enum_value(TradeEffect, row["effect"], "effect").value
+            leg = row.get("leg", 0)
+            if type(leg) is not int or leg not in (0, 1):
+                raise ValidationError(f"leg: must be 0, or 1 for the opening leg of a flip, got {leg!r:.40}", field="leg")
+            if leg == 1 and effect != "open":
+                raise ValidationError(f"leg: 1 is the opening leg of a flip, so its effect must be open, not {effect}", field="leg")
+            commission_e8 = inputs.fee(row.get("commission", 0), "commission")
+            fees_e8 = inputs.fee(row.get("fees", 0), "fees")
+            realized_e8 = money_to_db(row["realized_pnl"], "realized_pnl")
+            prepared.append((
+                account_id, None, order_id, position_id, strategy_id, symbol, side, leg, effect,
+                inputs.positive_quantity(row["quantity"]), inputs.positive_price(row["price"]),
+                commission_e8, fees_e8, realized_e8, inputs.external_id(row.get("external_trade_id"), "external_trade_id"),
+                timestamp_to_db(row["executed_at"], "executed_at"), created_at,
+            ))
+        except ValidationError as exc:
+            raise ValidationError(f"{where}.{exc.message}", field=f"{where}.{exc.field}") from None
+        if strategy_id is not None:
+            strategy_totals = totals.get(strategy_id)
+            if strategy_totals is None:
+                strategy_totals = totals[strategy_id] = strategy_metrics.Totals()
+            strategy_totals.add(effect, realized_e8, commission_e8, fees_e8)
+    ids = new_ids(len(prepared))  # the trade ids, made together, in row order
+    return [(account_id, trade_id, *row[2:]) for row, trade_id in zip(prepared, ids)], totals
 
 
 class _Fill:

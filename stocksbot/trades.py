@@ -3,48 +3,93 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Iterable
 
 from .errors import RowValidationError
-from .models import Trade
-from .sqlfiles import query_file
-from .values import money_from_db, quantity_from_db, timestamp_from_db, timestamp_to_db
+from .models import OrderSide, Trade, TradeEffect
+from .sqlfiles import model_builder, row_as, rows_as, statements
+from .values import DECIMAL_CONTEXT as _CONTEXT
+from .values import timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
 
+#: The columns of a full ``trades`` row, in the order every full-row query of trades.sql lists them.
+TRADE_COLUMNS = (
+    "account_id", "trade_id", "order_id", "position_id", "strategy_id", "symbol", "side", "leg", "effect",
+    "quantity_e9", "price_e8", "commission_e8", "fees_e8", "realized_pnl_e8", "external_trade_id", "executed_at",
+    "created_at",
+)
+_SIDES = {member.value: member for member in OrderSide}
+_EFFECTS = {member.value: member for member in TradeEffect}
+_build_trade = model_builder(Trade)
+_decimal = Decimal
+
 
 def _sql(conn: Any) -> Any:
-    return query_file(conn, "trades")
+    return statements(conn, "trades")
 
 
-def trade_from_row(row: dict[str, Any]) -> Trade:
-    """Build a :class:`Trade` from a full ``trades`` row."""
+def statements_of(conn: Any) -> Any:
+    """The :class:`~stocksbot.sqlfiles.Statement` of every query of trades.sql, for the driver of ``conn``
+    (StorageService batches them; everything else calls the functions below)."""
+    return statements(conn, "trades")
+
+
+def trade_from_tuple(row: tuple[Any, ...]) -> Trade:
+    """Build a :class:`Trade` from a full ``trades`` row as a tuple in :data:`TRADE_COLUMNS` order.
+
+    No pydantic validation runs: the table's constraints vouch for each column (see
+    orders.order_from_tuple).
+    """
     try:
-        return Trade(
-            trade_id=row["trade_id"],
-            account_id=row["account_id"],
-            order_id=row["order_id"],
-            position_id=row["position_id"],
-            strategy_id=row["strategy_id"],
-            symbol=row["symbol"],
-            side=row["side"],
-            leg=row["leg"],
-            effect=row["effect"],
-            quantity=quantity_from_db(row["quantity_e9"]),
-            price=money_from_db(row["price_e8"]),
-            commission=money_from_db(row["commission_e8"]),
-            fees=money_from_db(row["fees_e8"]),
-            realized_pnl=money_from_db(row["realized_pnl_e8"]),
-            external_trade_id=row["external_trade_id"],
-            executed_at=timestamp_from_db(row["executed_at"]),
-            created_at=timestamp_from_db(row["created_at"]),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RowValidationError(f"a trades row does not fit the Trade model: {exc}", query="trades") from exc
+        (account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect, quantity_e9, price_e8,
+         commission_e8, fees_e8, realized_pnl_e8, external_trade_id, executed_at, created_at) = row
+        if type(leg) is not int:
+            raise TypeError(f"leg {leg!r} is not an integer")
+        executed = timestamp_from_db(executed_at)
+        return _build_trade({
+            "trade_id": trade_id,
+            "account_id": account_id,
+            "order_id": order_id,
+            "position_id": position_id,
+            "strategy_id": strategy_id,
+            "symbol": symbol,
+            "side": _SIDES[side],
+            "leg": leg,
+            "effect": _EFFECTS[effect],
+            "quantity": _decimal(quantity_e9).scaleb(-9, _CONTEXT),
+            "price": _decimal(price_e8).scaleb(-8, _CONTEXT),
+            "commission": _decimal(commission_e8).scaleb(-8, _CONTEXT),
+            "fees": _decimal(fees_e8).scaleb(-8, _CONTEXT),
+            "realized_pnl": _decimal(realized_pnl_e8).scaleb(-8, _CONTEXT),
+            "external_trade_id": external_trade_id,
+            "executed_at": executed,
+            "created_at": executed if created_at == executed_at else timestamp_from_db(created_at),
+        })
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise RowValidationError(f"a trades row does not fit the Trade model: {exc!r}", query="trades") from exc
 
 
-def _one(row: dict[str, Any] | None) -> Trade | None:
-    return None if row is None else trade_from_row(row)
+def trade_from_row(row: Any) -> Trade:
+    """Build a :class:`Trade` from a full ``trades`` row given as a mapping."""
+    try:
+        values = tuple(row[column] for column in TRADE_COLUMNS)
+    except (KeyError, TypeError) as exc:
+        raise RowValidationError(f"a trades row does not fit the Trade model: {exc!r}", query="trades") from exc
+    return trade_from_tuple(values)
+
+
+def _one(conn: Any, query: str, params: dict[str, Any]) -> Trade | None:
+    """Run a one-row query of trades.sql and map its row (or None)."""
+    statement = getattr(_sql(conn), query)
+    return row_as(statement, statement(conn, params), TRADE_COLUMNS, trade_from_tuple, trade_from_row)
+
+
+def _many(conn: Any, query: str, params: dict[str, Any]) -> list[Trade]:
+    """Run a many-row query of trades.sql and map its rows."""
+    statement = getattr(_sql(conn), query)
+    return rows_as(statement, statement(conn, params), TRADE_COLUMNS, trade_from_tuple, trade_from_row)
 
 
 def insert_trade(
@@ -53,27 +98,44 @@ def insert_trade(
     fees_e8: int, realized_pnl_e8: int, external_trade_id: str | None, executed_at: datetime, created_at: datetime,
 ) -> Trade:
     """Insert one trade row (trades.sql: insert_trade)."""
-    return trade_from_row(_sql(conn).insert_trade(
-        conn, account_id=account_id, trade_id=trade_id, order_id=order_id, position_id=position_id,
-        strategy_id=strategy_id, symbol=symbol, side=str(side), leg=leg, effect=str(effect),
-        quantity_e9=quantity_e9, price_e8=price_e8, commission_e8=commission_e8, fees_e8=fees_e8,
-        realized_pnl_e8=realized_pnl_e8, external_trade_id=external_trade_id,
-        executed_at=timestamp_to_db(executed_at), created_at=timestamp_to_db(created_at),
-    ))
+    return _one(conn, "insert_trade", {  # type: ignore[return-value]  # an INSERT ... RETURNING returns its row
+        "account_id": account_id, "trade_id": trade_id, "order_id": order_id, "position_id": position_id,
+        "strategy_id": strategy_id, "symbol": symbol, "side": str(side), "leg": leg, "effect": str(effect),
+        "quantity_e9": quantity_e9, "price_e8": price_e8, "commission_e8": commission_e8, "fees_e8": fees_e8,
+        "realized_pnl_e8": realized_pnl_e8, "external_trade_id": external_trade_id,
+        "executed_at": timestamp_to_db(executed_at), "created_at": timestamp_to_db(created_at),
+    })
 
 
 def find_trade(conn: Any, *, account_id: str, trade_id: str) -> Trade | None:
     """One trade by id, or None (trades.sql: find_trade)."""
-    return _one(_sql(conn).find_trade(conn, account_id=account_id, trade_id=trade_id))
+    return _one(conn, "find_trade", {"account_id": account_id, "trade_id": trade_id})
 
 
 def find_trade_by_execution(
     conn: Any, *, account_id: str, order_id: str, external_trade_id: str, leg: int = 0,
 ) -> Trade | None:
     """The trade of one broker execution of an order, or None (trades.sql: find_trade_by_execution)."""
-    return _one(_sql(conn).find_trade_by_execution(
-        conn, account_id=account_id, order_id=order_id, external_trade_id=external_trade_id, leg=leg,
-    ))
+    return _one(conn, "find_trade_by_execution", {
+        "account_id": account_id, "order_id": order_id, "external_trade_id": external_trade_id, "leg": leg,
+    })
+
+
+def find_trades_by_execution(
+    conn: Any, *, account_id: str, executions: list[tuple[str, str]],
+) -> dict[tuple[str, str], Trade]:
+    """:func:`find_trade_by_execution` (leg 0) for many (order_id, external_trade_id) at once (one round
+    trip on PostgreSQL): ``{(order_id, external_trade_id): trade}`` of those recorded
+    (trades.sql: find_trade_by_execution)."""
+    statement = _sql(conn).find_trade_by_execution
+    rows = statement.each(conn, [
+        {"account_id": account_id, "order_id": order_id, "external_trade_id": external, "leg": 0}
+        for order_id, external in executions
+    ])
+    return {
+        key: row_as(statement, row, TRADE_COLUMNS, trade_from_tuple, trade_from_row)
+        for key, row in zip(executions, rows) if row is not None
+    }
 
 
 def list_trades(
@@ -81,14 +143,22 @@ def list_trades(
     strategy_id: str | None = None, since: datetime | None = None, limit: int | None = None,
 ) -> list[Trade]:
     """Trades in execution order, optionally filtered (trades.sql: list_trades)."""
-    rows = _sql(conn).list_trades(
-        conn, account_id=account_id, order_id=order_id, symbol=symbol, strategy_id=strategy_id,
-        since=None if since is None else timestamp_to_db(since), limit=_UNLIMITED if limit is None else limit,
-    )
-    return [trade_from_row(row) for row in rows]
+    return _many(conn, "list_trades", {
+        "account_id": account_id, "order_id": order_id, "symbol": symbol, "strategy_id": strategy_id,
+        "since": None if since is None else timestamp_to_db(since), "limit": _UNLIMITED if limit is None else limit,
+    })
 
 
 def list_trades_by_position(conn: Any, *, account_id: str, position_id: str) -> list[Trade]:
     """The trades of one position in execution order (trades.sql: list_trades_by_position)."""
-    rows = _sql(conn).list_trades_by_position(conn, account_id=account_id, position_id=position_id)
-    return [trade_from_row(row) for row in rows]
+    return _many(conn, "list_trades_by_position", {"account_id": account_id, "position_id": position_id})
+
+
+def insert_trades(conn: Any, *, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Insert many trade rows, each a tuple of :data:`TRADE_COLUMNS` values (timestamps as column text),
+    in one statement: one executemany on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL; returns how many
+    (trades.sql: insert_trades; postgresql/trades.sql overrides it with the COPY).
+
+    Nothing is validated here: the caller (StorageService.import_trades) validated every row once.
+    """
+    return getattr(_sql(conn), "insert_trades").load(conn, rows, TRADE_COLUMNS)

@@ -173,13 +173,14 @@ def test_dry_run_prints_the_create_table_sql_and_applies_nothing(empty_database_
 
 
 def test_dry_run_prints_only_the_pending_migrations(database_url: str, capsys: pytest.CaptureFixture[str]):
-    """After one downgrade, the dry run shows only the newest migration, and it stays pending."""
-    cli(capsys, "db", "downgrade", "--database-url", database_url)
+    """After downgrading to 0004, the dry run shows only the newer migrations, and they stay pending."""
+    newer = MIGRATION_IDS[MIGRATION_IDS.index("0005.create-config"):]
+    cli(capsys, "db", "downgrade", "--steps", str(len(newer)), "--database-url", database_url)
 
     code, out, _ = cli(capsys, "db", "upgrade", "--dry-run", "--database-url", database_url)
 
     assert 0 == code
-    assert [f"-- migration: {MIGRATION_IDS[-1]}"] == re.findall(r"^-- migration: .*$", out, re.M)
+    assert [f"-- migration: {m}" for m in newer] == re.findall(r"^-- migration: .*$", out, re.M)
     assert "CREATE TABLE config (" in out and "CREATE TABLE strategies (" not in out
     assert "config" not in tables(database_url)
 
@@ -286,11 +287,12 @@ def test_downgrade_to_the_bottom_and_upgrade_back(database_url: str, capsys: pyt
 
 
 def test_downgrade_steps_rolls_back_the_newest_n(database_url: str, capsys: pytest.CaptureFixture[str]):
-    """`db downgrade --steps 3` rolls back the three newest migrations and drops their tables."""
-    code, out, _ = cli(capsys, "db", "downgrade", "--steps", "3", "--database-url", database_url)
+    """`db downgrade --steps N` rolls back the N newest migrations (down to 0002) and drops their tables."""
+    steps = len(MIGRATION_IDS) - MIGRATION_IDS.index("0003.create-positions")
+    code, out, _ = cli(capsys, "db", "downgrade", "--steps", str(steps), "--database-url", database_url)
 
     assert 0 == code
-    assert [f"rolled back {m}" for m in reversed(MIGRATION_IDS[-3:])] == out.splitlines()[:3]
+    assert [f"rolled back {m}" for m in reversed(MIGRATION_IDS[-steps:])] == out.splitlines()[:steps]
     assert {"strategies", "orders"} == CORE_TABLES & tables(database_url)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import stocksbot
+from stocksbot.paths import migration_ids
 from stocksbot.catalog import load_catalog
 from stocksbot.cli import main
 
@@ -50,7 +51,7 @@ def test_sql_list_names_every_query_with_its_index(capsys: pytest.CaptureFixture
     for query in QUERIES:
         assert query.full_name in out
     assert "orders.find_order" in out and "index: pk_orders" in out
-    assert out.rstrip().endswith(f"{len(QUERIES)} named queries in 5 files (docs/queries.md)")
+    assert out.rstrip().endswith(f"{len(QUERIES)} named queries in {len({q.file for q in QUERIES})} files (docs/queries.md)")
 
 
 def test_sql_list_json_is_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,7 +228,7 @@ def test_db_schema_json(capsys: pytest.CaptureFixture[str], database_url: str) -
     columns = {c["name"]: c for c in document["tables"]["orders"]["columns"]}
 
     assert 0 == code
-    assert {"config", "orders", "positions", "strategies", "trades"} == set(document["tables"])
+    assert {"config", "orders", "positions", "strategies", "trades"} <= set(document["tables"])
     assert ("bigint", False) == (columns["quantity_e9"]["type"], columns["quantity_e9"]["nullable"])
     assert document["database"].startswith(("sqlite:///", "postgresql://"))
 
@@ -243,7 +244,7 @@ def test_db_check_passes_on_a_migrated_database(capsys: pytest.CaptureFixture[st
     code, out, err = cli(capsys, "db", "check", "--database-url", database_url)
 
     assert (0, "") == (code, err)
-    assert "reference: the 5 applied migration(s), replayed " in out
+    assert f"reference: the {len(migration_ids())} applied migration(s), replayed " in out
     assert out.rstrip().endswith("ok: the schema is what the migrations create")
 
 
@@ -283,7 +284,7 @@ def test_db_check_lists_pending_migrations_without_failing(
     code, out, _ = cli(capsys, "db", "check", "--database-url", database_url)
 
     assert 0 == code
-    assert "pending (not drift; see `stocksbot db status`): 0005.create-config" in out
+    assert f"pending (not drift; see `stocksbot db status`): {migration_ids()[-1]}" in out
 
 
 def test_help_lists_the_new_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import stocksbot
+from stocksbot.paths import migration_ids
 from stocksbot.cli import main
 from stocksbot.demo import DEMO_MARKS, DemoReport, run_demo
 
@@ -220,7 +221,7 @@ def test_demo_command_migrates_an_empty_database_first(capsys, empty_database_ur
     out, err = capsys.readouterr()
 
     assert (code, err) == (0, "")
-    assert out.startswith("migrated ") and "5 migrations applied" in out.splitlines()[0]
+    assert out.startswith("migrated ") and f"{len(migration_ids())} migrations applied" in out.splitlines()[0]
     assert "Recorded a sample trading session in account 'paper'" in out
     assert "--account paper" in out.splitlines()[-1]
     with stocksbot.connect(empty_database_url) as db:
@@ -254,7 +255,7 @@ def test_stocksbot_demo_creates_the_default_sqlite_database_once(tmp_path: Path)
 
     assert (first.returncode, first.stderr) == (0, "")
     assert (tmp_path / "stocksbot.db").is_file()
-    assert first.stdout.splitlines()[0] == "migrated sqlite:///./stocksbot.db: 5 migrations applied"
+    assert first.stdout.splitlines()[0] == f"migrated sqlite:///./stocksbot.db: {len(migration_ids())} migrations applied"
     assert "Recorded a sample trading session in account 'default' of sqlite:///./stocksbot.db" in first.stdout
     for title in TABLE_TITLES:
         assert title in first.stdout, title

@@ -102,6 +102,7 @@ def normalise_sql(text: str | None) -> str | None:
     if text is None:
         return None
     text = re.sub(r"::[a-z ]+(\[\])?", "", text.lower())
+    text = re.sub(r"=\s*any\s*\(array\[(.*?)\]\)", r"in (\1)", text)  # PostgreSQL's spelling of IN (...)
     return " ".join(text.replace("(", " ").replace(")", " ").split())
 
 

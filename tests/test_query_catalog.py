@@ -65,10 +65,14 @@ def test_query_names_are_unique_across_files() -> None:
 
 
 def test_every_override_replaces_a_shared_query() -> None:
-    """A queries/<dialect>/ file only overrides same-name shared queries, with the same parameters."""
+    """A queries/<dialect>/ file only overrides same-name shared queries, with the same parameters
+    (a COPY ... FROM STDIN override takes its values as streamed rows, so it declares none)."""
     shared = {query.full_name: query for query in QUERIES}
     for override in CATALOG.overrides:
         assert override.full_name in shared, f"{override.relative_path}: {override.name} overrides nothing"
+        if "FROM STDIN" in " ".join(override.sql.upper().split()):
+            assert not override.parameters, override.full_name
+            continue
         assert shared[override.full_name].parameters == override.parameters, override.full_name
 
 

@@ -1,0 +1,214 @@
+"""StorageService.import_trades: historical trades validated once, loaded in one statement, metrics kept.
+
+On SQLite the rows go through one executemany, on PostgreSQL through COPY; either way
+the rows read back exactly as given, a bad row refuses the whole import before anything
+is written (its error names ``rows[i].<field>``), and the database's own constraints
+(the order, position and strategy must be in the account; an execution is recorded
+once) refuse the rest. The last tests check that the rows stocksbot reads back without
+pydantic validation (the typed modules' ``*_from_tuple``) are exactly the models pydantic
+would build.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import stocksbot
+from stocksbot import ConflictError, Order, Position, StorageService, Trade, ValidationError, orders, positions, trades
+from stocksbot.sqlfiles import QUERY_CALLS
+from stocksbot.values import new_id, timestamp_to_db
+
+D = Decimal
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def storage(db: stocksbot.Database) -> StorageService:
+    return StorageService(db)
+
+
+@pytest.fixture
+def history(storage: StorageService) -> dict[str, str]:
+    """A strategy, a filled order and its (long, open) position: what imported trades hang on."""
+    strategy = storage.create_strategy("history")
+    order = storage.create_order("AAPL", "buy", "market", 100, strategy_id=strategy.strategy_id)
+    storage.update_order_status(order.order_id, "submitted")
+    trade = storage.record_fill(order.order_id, quantity=100, price=50)
+    return {"strategy_id": strategy.strategy_id, "order_id": order.order_id, "position_id": trade.position_id}
+
+
+def snapshot(db: stocksbot.Database, tables: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Every row of each table, in key order (what "nothing was written" is checked against)."""
+    with db.connection() as conn:
+        return {table: [dict(row) for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()]
+                for table in tables}
+
+
+def _row(history: dict[str, str], n: int, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "order_id": history["order_id"], "position_id": history["position_id"], "symbol": "AAPL", "side": "buy",
+        "effect": ("increase", "reduce", "close")[n % 3], "leg": 0, "quantity": D(n % 7 + 1) / 4,
+        "price": D(5000 + n).scaleb(-2), "commission": D("0.35"), "fees": D(n % 5).scaleb(-4),
+        "realized_pnl": D(n % 11 - 5).scaleb(-1), "external_trade_id": f"H-{n}", "executed_at": T0 + timedelta(seconds=n),
+        "strategy_id": history["strategy_id"],
+    }
+    row.update(overrides)
+    return row
+
+
+def test_imported_rows_read_back_exactly_as_given(storage, history):
+    """Every field round-trips; the trade ids are new UUIDv7s in row order; the count is returned."""
+    rows = [_row(history, n) for n in range(50)]
+
+    assert 50 == storage.import_trades(rows)
+
+    imported = [t for t in storage.get_trades() if t.external_trade_id and t.external_trade_id.startswith("H-")]
+    assert [r["external_trade_id"] for r in rows] == [t.external_trade_id for t in imported]
+    for row, trade in zip(rows, imported):
+        assert (row["quantity"], row["price"], row["commission"], row["fees"], row["realized_pnl"], row["executed_at"],
+                row["effect"], row["side"], row["strategy_id"], row["order_id"], row["position_id"]) == (
+            trade.quantity, trade.price, trade.commission, trade.fees, trade.realized_pnl, trade.executed_at,
+            trade.effect.value, trade.side.value, trade.strategy_id, trade.order_id, trade.position_id)
+    assert [t.trade_id for t in imported] == sorted(t.trade_id for t in imported)
+
+
+def test_a_large_import_goes_through_one_bulk_statement(storage, history):
+    """3000 rows: one insert_trades call (executemany or COPY), all rows there."""
+    before = QUERY_CALLS["trades.insert_trades"]
+
+    assert 3000 == storage.import_trades(_row(history, n) for n in range(3000))  # any iterable
+
+    assert before + 1 == QUERY_CALLS["trades.insert_trades"]
+    assert 3001 == len(storage.get_trades())
+
+
+def test_defaults_enums_and_iso_text_are_accepted(storage, history):
+    """leg, commission, fees, external_trade_id and strategy_id may be left out; sides and effects may be
+    enums; executed_at may be ISO text with an offset."""
+    row = {k: v for k, v in _row(history, 1).items() if k not in ("leg", "commission", "fees", "external_trade_id", "strategy_id")}
+    row.update(side=stocksbot.OrderSide.SELL, effect=stocksbot.TradeEffect.REDUCE, executed_at="2024-01-02T16:30:00+02:00")
+
+    storage.import_trades([row])
+
+    trade = storage.get_trades()[-1] if storage.get_trades()[-1].effect.value == "reduce" else storage.get_trades()[0]
+    assert (0, D(0), D(0), None, None, T0) == (trade.leg, trade.commission, trade.fees, trade.external_trade_id,
+                                               trade.strategy_id, trade.executed_at)
+
+
+BAD_ROWS = [
+    ("quantity", {"quantity": 0}, "rows[2].quantity"),
+    ("price", {"price": D("-1")}, "rows[2].price"),
+    ("places", {"price": D("1.000000001")}, "rows[2].price"),
+    ("fees", {"fees": -1}, "rows[2].fees"),
+    ("side", {"side": "hold"}, "rows[2].side"),
+    ("effect", {"effect": "flip"}, "rows[2].effect"),
+    ("leg", {"leg": 2}, "rows[2].leg"),
+    ("leg 1 must open", {"leg": 1, "effect": "reduce"}, "rows[2].leg"),
+    ("symbol", {"symbol": "aapl"}, "rows[2].symbol"),
+    ("order id", {"order_id": "not-an-id"}, "rows[2].order_id"),
+    ("naive time", {"executed_at": datetime(2024, 1, 2)}, "rows[2].executed_at"),
+    ("pnl", {"realized_pnl": "1e30"}, "rows[2].realized_pnl"),
+    ("execution id", {"external_trade_id": "has space"}, "rows[2].external_trade_id"),
+    ("unknown field", {"note": "x"}, "rows[2]"),
+]
+
+
+@pytest.mark.parametrize("what, change, field", BAD_ROWS, ids=[b[0] for b in BAD_ROWS])
+def test_one_bad_row_refuses_the_import_before_anything_is_written(db, storage, history, what, change, field):
+    """The ValidationError names the row and the field; the database is unchanged."""
+    rows = [_row(history, n) for n in range(5)]
+    rows[2] = {**rows[2], **change}
+    before = snapshot(db, ("trades", "strategy_metrics", "orders", "positions"))
+
+    with pytest.raises(ValidationError) as caught:
+        storage.import_trades(rows)
+
+    assert field == caught.value.field
+    assert before == snapshot(db, ("trades", "strategy_metrics", "orders", "positions"))
+
+
+def test_a_missing_required_field_is_named(storage, history):
+    row = _row(history, 0)
+    del row["executed_at"]
+    with pytest.raises(ValidationError, match=r"rows\[0\]: missing executed_at"):
+        storage.import_trades([row])
+
+
+@pytest.mark.parametrize("change", [
+    {"order_id": "unknown"}, {"position_id": "unknown"}, {"strategy_id": "unknown"}, {"external_trade_id": "H-0"},
+], ids=["order", "position", "strategy", "repeated-execution"])
+def test_the_database_refuses_rows_that_do_not_belong(db, storage, history, change):
+    """An order, position or strategy not in the account, or an execution already imported: ConflictError,
+    and nothing of the import is written (metrics included)."""
+    storage.import_trades([_row(history, 0)])
+    change = {k: new_id() if v == "unknown" else v for k, v in change.items()}
+    before = snapshot(db, ("trades", "strategy_metrics"))
+
+    with pytest.raises(ConflictError):
+        storage.import_trades([_row(history, 1), _row(history, 2, **change), _row(history, 3)])
+
+    assert before == snapshot(db, ("trades", "strategy_metrics"))
+
+
+def test_another_accounts_rows_are_refused(db, history):
+    """The order and position exist, but in account "default": account "paper" cannot import onto them."""
+    with pytest.raises(ConflictError):
+        StorageService(db, "paper").import_trades([_row(history, 0, strategy_id=None)])
+
+
+def test_nothing_to_import_is_zero(storage):
+    assert 0 == storage.import_trades([])
+
+
+# --- rows are read back without validation: exactly what pydantic would build ----------------------
+
+
+def _validated(model: type, value: Any) -> Any:
+    return model.model_validate(value.model_dump())
+
+
+def test_rows_read_back_fast_are_the_models_pydantic_builds(db, storage, history):
+    """Orders, positions and trades of a random book, read through the fast mappers, equal (and have the
+    same types as) the models pydantic validates from their own fields."""
+    rng = random.Random(3)
+    for step in range(30):
+        order = storage.create_order(rng.choice(("KO", "MSFT")), rng.choice(("buy", "sell")), "limit",
+                                     D(rng.randint(1, 10**6)).scaleb(-rng.randint(0, 8)) + 1,
+                                     limit_price=D(rng.randint(1, 10**9)).scaleb(-8))
+        storage.update_order_status(order.order_id, "submitted")
+        storage.record_fill(order.order_id, quantity=order.quantity / 2, price=D(rng.randint(1, 10**12)).scaleb(-8),
+                            commission=D(rng.randint(0, 100)).scaleb(-2), executed_at=T0 + timedelta(seconds=step))
+    storage.import_trades([_row(history, n) for n in range(20)])
+    rows = storage.list_orders(limit=None) + storage.list_positions() + storage.get_trades()
+    assert len(rows) > 60
+    for row in rows:
+        model = type(row)
+        assert model in (Order, Position, Trade)
+        again = _validated(model, row)
+        assert again == row
+        assert [type(v) for v in again.__dict__.values()] == [type(v) for v in row.__dict__.values()]
+        assert row.model_fields_set == set(model.model_fields)
+
+
+def test_a_row_the_model_cannot_hold_is_a_row_validation_error(storage, history):
+    """An unknown enum value or a malformed timestamp in a row: RowValidationError, not a wrong model."""
+    order = storage.get_order(history["order_id"])
+    assert order is not None
+    good = (order.account_id, order.order_id, order.client_order_id, order.external_id, order.strategy_id,
+            order.symbol, "buy", "market", 10**11, None, None, "filled", None, 10**11, 5 * 10**11,
+            timestamp_to_db(T0), timestamp_to_db(T0), timestamp_to_db(T0))
+    assert D(50) == orders.order_from_tuple(good).avg_fill_price  # 5000 for 100
+    for index, bad in ((6, "hold"), (11, "done"), (15, "the second of January 2024"), (13, "ten")):
+        broken = list(good)
+        broken[index] = bad
+        with pytest.raises(stocksbot.RowValidationError):
+            orders.order_from_tuple(tuple(broken))
+    with pytest.raises(stocksbot.RowValidationError):
+        positions.position_from_row({"account_id": "default"})
+    with pytest.raises(stocksbot.RowValidationError):
+        trades.trade_from_tuple(("default",) * 17)
