@@ -44,7 +44,11 @@ def encode_value(value: Any, value_type: ConfigType, field: str = "value") -> st
         if isinstance(value, str):
             if not _INT_TEXT.fullmatch(value):
                 raise bad(f"{value[:40]!r} is not an integer")
+            if len(value) > 40:
+                raise bad("more than 40 digits")
             value = int(value)
+        if abs(value) >= 10**40:
+            raise bad("more than 40 digits")
         return str(value)
     if value_type is ConfigType.FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -68,8 +72,8 @@ def encode_value(value: Any, value_type: ConfigType, field: str = "value") -> st
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
-                raise bad(f"{value[:40]!r} is not JSON text") from None
+            except (ValueError, RecursionError):
+                raise bad(f"{value[:40]!r} is not JSON text (or is nested too deeply)") from None
         return json_text(value, field)
     raise bad("unknown type")  # pragma: no cover - ConfigType is closed
 

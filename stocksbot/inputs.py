@@ -43,8 +43,14 @@ def json_text(value: Any, field: str) -> str:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{field}: not JSON-serialisable ({exc})", field=field) from None
+    except RecursionError:
+        raise ValidationError(f"{field}: nested too deeply", field=field) from None
     storable_text(text, field)
-    if json.loads(text) != value:  # e.g. {1: "a"} would come back as {"1": "a"}, a tuple as a list
+    try:
+        same = json.loads(text) == value
+    except RecursionError:
+        raise ValidationError(f"{field}: nested too deeply", field=field) from None
+    if not same:  # e.g. {1: "a"} would come back as {"1": "a"}, a tuple as a list
         raise ValidationError(f"{field}: does not survive JSON unchanged (keys must be text)", field=field)
     return text
 
@@ -178,6 +184,15 @@ def limit(value: object, field: str = "limit") -> int | None:
     """A row limit: a positive int or None for no limit."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{field}: must be a positive integer or None", field=field)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
+        raise ValidationError(f"{field}: must be a positive integer (at most 2**63 - 1) or None", field=field)
     return value
+
+
+def batch(value: object, field: str) -> list[Any]:
+    """A batch of items given as a list, tuple or other non-text iterable, as a list."""
+    from collections.abc import Iterable, Mapping
+
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError(f"{field}: expected a list of items, got {type(value).__name__}", field=field)
+    return list(value)

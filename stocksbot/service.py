@@ -427,7 +427,7 @@ class StorageService:
         recorded. Returns the trade of each fill, in order.
         """
         prepared: list[tuple[str, _Fill]] = []
-        for index, item in enumerate(fills):
+        for index, item in enumerate(inputs.batch(fills, "fills")):
             if not isinstance(item, Mapping):
                 raise ValidationError(f"fills[{index}]: expected a mapping of record_fill arguments", field=f"fills[{index}]")
             unknown = set(item) - _FILL_FIELDS
@@ -755,7 +755,10 @@ class StorageService:
         """Open positions per symbol and side, valued at ``marks`` ({symbol: price}), plus realized P&L."""
         if marks is not None and not isinstance(marks, Mapping):
             raise ValidationError("marks: expected a mapping of symbol to price", field="marks")
-        prices = {inputs.symbol(s, "marks"): inputs.decimal(p, f"marks[{s}]") for s, p in (marks or {}).items()}
+        prices = {
+            inputs.symbol(s, "marks"): money_from_db(inputs.positive_price(p, f"marks[{s}]"))
+            for s, p in (marks or {}).items()
+        }
         open_positions, realized = self.db.read(lambda conn: (
             positions.list_open_positions(conn, account_id=self.account_id),
             positions.sum_realized_pnl(conn, account_id=self.account_id),
@@ -818,7 +821,7 @@ def _validated_imports(
         known_ids.add(value)
         return value
 
-    for index, row in enumerate(rows):
+    for index, row in enumerate(inputs.batch(rows, "rows")):
         where = f"rows[{index}]"
         if not isinstance(row, Mapping):
             raise ValidationError(f"{where}: expected a mapping of trade fields", field=where)
