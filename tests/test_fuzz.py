@@ -375,7 +375,7 @@ def check_stored(storage: StorageService, method: str, kwargs: dict[str, Any], r
         assert storage.get_config_entry(k["key"]) is None
 
 
-# --- open bugs (each has a strict xfail test at the end) ------------------------------------------
+# --- open bugs: an input that hits one is skipped here, with a strict xfail test at the end -------
 
 
 def known_bug(method: str, kwargs: dict[str, Any]) -> str | None:
@@ -641,16 +641,16 @@ def test_fixed_a_config_that_json_cannot_round_trip_is_not_changed_silently(
     assert stored.config == config
 
 
-def test_fixed_a_huge_mark_raises_decimal_invalid_operation(db: stocksbot.Database) -> None:
-    """get_portfolio_summary: inputs.decimal accepts 1e999999; the arithmetic then traps InvalidOperation."""
+def test_fixed_a_huge_mark_is_refused(db: stocksbot.Database) -> None:
+    """Was: get_portfolio_summary accepted the mark 1e999999 and its arithmetic trapped InvalidOperation."""
     storage = StorageService(db)
     fill_order(storage, "AAPL", "buy", 1, 10)
     with pytest.raises(ValidationError):
         storage.get_portfolio_summary({"AAPL": "1e999999"})
 
 
-def test_fixed_a_deeply_nested_config_raises_recursion_error(db: stocksbot.Database) -> None:
-    """inputs.json_object / config.encode_value: json.dumps raises RecursionError, not caught."""
+def test_fixed_a_deeply_nested_config_is_refused(db: stocksbot.Database) -> None:
+    """Was: json.dumps in inputs.json_object raised RecursionError, not a ValidationError."""
     nested: dict[str, Any] = {}
     cursor = nested
     for _ in range(5000):
@@ -659,21 +659,21 @@ def test_fixed_a_deeply_nested_config_raises_recursion_error(db: stocksbot.Datab
     clean_refusal(db, lambda: StorageService(db).create_strategy("deep", config=nested), "config")
 
 
-def test_fixed_an_int_config_of_more_than_4300_digits_raises_value_error(db: stocksbot.Database) -> None:
-    """config.encode_value: int(text) hits Python's int-string limit (ValueError, not a ValidationError)."""
+def test_fixed_an_int_setting_of_thousands_of_digits_is_refused(db: stocksbot.Database) -> None:
+    """Was: config.encode_value's int(text) hit Python's int-string limit (ValueError)."""
     clean_refusal(db, lambda: StorageService(db).set_config_value("big", "9" * 5000, "int"), "value")
 
 
 @pytest.mark.parametrize("method", ["list_orders", "get_trades", "list_positions"])
-def test_fixed_a_limit_beyond_bigint_reaches_the_database(db: stocksbot.Database, method: str) -> None:
-    """inputs.limit accepts any positive int; above 2**63-1 the driver fails (DatabaseError)."""
+def test_fixed_a_limit_beyond_bigint_is_refused(db: stocksbot.Database, method: str) -> None:
+    """Was: inputs.limit accepted any positive int, and above 2**63-1 the driver failed (DatabaseError)."""
     clean_refusal(db, lambda: getattr(StorageService(db), method)(limit=2**63), "limit")
 
 
 @pytest.mark.parametrize("method, field", [("record_fills", "fills"), ("import_trades", "rows")])
 @pytest.mark.parametrize("value", [None, 7, Decimal("1"), object()], ids=["None", "int", "Decimal", "object"])
-def test_fixed_a_batch_of_something_not_iterable_raises_type_error(
+def test_fixed_a_batch_that_is_not_a_list_is_refused(
     db: stocksbot.Database, method: str, field: str, value: Any
 ) -> None:
-    """record_fills and import_trades iterate their batch before validating it: TypeError, not a ValidationError."""
+    """Was: record_fills and import_trades iterated their batch before validating it (TypeError)."""
     clean_refusal(db, lambda: getattr(StorageService(db), method)(value), field)

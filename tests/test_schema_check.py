@@ -12,11 +12,11 @@ from typing import Any
 import stocksbot
 from stocksbot.catalog import load_catalog
 from stocksbot.migrate import Migrator
+from stocksbot.paths import migration_ids
 from stocksbot.schema import BOOKKEEPING_TABLES, check, compare, describe, reference_schema
 
-TABLES = {"strategies", "orders", "positions", "trades", "config"}
-MIGRATION_IDS = ["0001.create-strategies", "0002.create-orders", "0003.create-positions", "0004.create-trades",
-                 "0005.create-config"]
+TABLES = {"strategies", "orders", "positions", "trades", "config", "strategy_metrics"}
+MIGRATION_IDS = migration_ids()
 
 
 def _execute(db: stocksbot.Database, *statements: str) -> None:
@@ -46,7 +46,7 @@ def _messages(db: stocksbot.Database) -> list[str]:
 # --- describe ------------------------------------------------------------------------------
 
 
-def test_describe_lists_the_five_tables_without_yoyos_own(db: stocksbot.Database) -> None:
+def test_describe_lists_the_application_tables_without_yoyos_own(db: stocksbot.Database) -> None:
     """The application tables, and none of _yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock."""
     with db.connection() as conn:
         schema = describe(conn)
@@ -150,7 +150,7 @@ def test_pending_migrations_are_not_drift(database_url: str) -> None:
         report = check(db)
 
     assert report.ok, [str(d) for d in report.differences]
-    assert ["0005.create-config"] == report.pending
+    assert [MIGRATION_IDS[-1]] == report.pending
     assert MIGRATION_IDS[:-1] == report.applied
 
 
