@@ -6,6 +6,7 @@ Run it from the repository root::
     python -m bench --quick            # under a minute: small sizes, 3 rounds
     python -m bench --engine sqlite    # one engine
     python -m bench --scaling          # W3, W4, W5 at 1x, 10x, 100x the data
+    python -m bench.parts              # the read and fill paths' steps, before and after each optimisation
 
 Each implementation runs in its own worker process (so its imports, caches and memory
 are its own); the driver process sends the workloads to the workers interleaved,
@@ -14,5 +15,6 @@ same results before it prints a single timing. See docs/performance.md.
 
 Modules: ``common`` (sizes, data, databases, digests), ``impl_stocksbot``, ``impl_raw``,
 ``impl_sqlalchemy`` (the three implementations), ``worker`` (the worker loop), ``coldstart``
-(W6, a new process), ``report`` (the tables), ``run`` (the driver).
+(W6, a new process), ``report`` (the tables), ``run`` (the driver), ``sa_models`` (the ORM
+models), ``parts`` (single steps timed the old way and the new way).
 """

@@ -1,0 +1,134 @@
+"""``python -m bench.parts``: what each optimisation of the read and fill paths buys, one at a time.
+
+Each line times one step the way stocksbot did it before (docs/performance.md, "Before")
+and the way it does it now, on the same input, in this process (SQLite in memory for the
+statements), best of 5: the per-operation saving each change brought, independent of the
+end-to-end runs of ``python -m bench``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import timeit
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+ORDER_ROW = (
+    "bench", "01936c5f-3880-7005-a321-fc8823fbb05a", "C0000001", "B0000001", "01936c5f-3880-7005-a321-fc8823fbb05b",
+    "AAPL", "buy", "limit", 37_500_000_000, 12_345_000_000, None, "partially_filled", None, 12_500_000_000,
+    1_543_125_000_000, "2024-01-02T14:30:00.123456Z", "2024-01-02T14:31:00.000000Z", None,
+)
+
+
+def best(function: Callable[[], Any], number: int = 2000) -> float:
+    """Seconds per call, best of 5 repeats."""
+    return min(timeit.repeat(function, number=number, repeat=5)) / number
+
+
+def main() -> None:
+    import stocksbot
+    from stocksbot import orders
+    from stocksbot.models import Order
+    from stocksbot.values import DECIMAL_CONTEXT, money_to_db, price_from_units, ratio, timestamp_from_db
+
+    lines: list[tuple[str, float, float]] = []
+
+    def compare(what: str, before: Callable[[], Any], after: Callable[[], Any], number: int = 2000) -> None:
+        assert before() == after(), what
+        lines.append((what, best(before, number), best(after, number)))
+
+    # Row mapping: pydantic validation of every field vs model_builder on a tuple.
+    names = orders.ORDER_COLUMNS
+    row = dict(zip(names, ORDER_ROW))
+
+    def validated() -> Order:
+        filled = Decimal(row["filled_quantity_e9"]).scaleb(-9, DECIMAL_CONTEXT)
+        notional = Decimal(row["filled_notional_e8"]).scaleb(-8, DECIMAL_CONTEXT)
+        return Order(
+            order_id=row["order_id"], account_id=row["account_id"], client_order_id=row["client_order_id"],
+            external_id=row["external_id"], strategy_id=row["strategy_id"], symbol=row["symbol"], side=row["side"],
+            order_type=row["order_type"], quantity=Decimal(row["quantity_e9"]).scaleb(-9, DECIMAL_CONTEXT),
+            limit_price=Decimal(row["limit_price_e8"]).scaleb(-8, DECIMAL_CONTEXT), stop_price=None,
+            status=row["status"], status_reason=None, filled_quantity=filled, filled_notional=notional,
+            avg_fill_price=ratio(notional, filled), created_at=_slice_parse(row["created_at"]),
+            updated_at=_slice_parse(row["updated_at"]), terminal_at=None,
+        )
+
+    compare("map an orders row to an Order (pydantic validation -> model_builder)", validated,
+            lambda: orders.order_from_tuple(ORDER_ROW))
+    compare("average fill price (Decimal divide + quantize -> integer half-even)",
+            lambda: ratio(Decimal(1_543_125_000_000).scaleb(-8, DECIMAL_CONTEXT), Decimal(12_500_000_000).scaleb(-9, DECIMAL_CONTEXT)),
+            lambda: price_from_units(1_543_125_000_000, 12_500_000_000), 20000)
+    compare("timestamp text -> datetime (slicing + int() -> fromisoformat)",
+            lambda: _slice_parse("2024-01-02T14:30:00.123456Z"), lambda: timestamp_from_db("2024-01-02T14:30:00.123456Z"), 20000)
+    moment = datetime(2024, 1, 2, 14, 30, 0, 123456, tzinfo=timezone.utc)
+    compare("datetime -> timestamp text (to_utc + strftime -> isoformat)",
+            lambda: (moment - moment.utcoffset()).replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            lambda: stocksbot.values.timestamp_to_db(moment), 20000)
+    price = Decimal("123.45")
+    compare("Decimal -> scaled integer (digits string -> as_integer_ratio)", lambda: _digits_scale(price, 8),
+            lambda: money_to_db(price), 20000)
+
+    # Statements: through aiosql's generated function (dict rows) vs Statement (tuple rows).
+    with tempfile.TemporaryDirectory() as directory:
+        db = stocksbot.connect(f"sqlite:///{Path(directory) / 'parts.db'}")
+        db.migrate()
+        with db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO orders ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                ("bench",) + ORDER_ROW[1:],
+            )
+        with db.connection() as conn:
+            aiosql_function = db.query_file("orders").function("find_order_by_external_id")
+            statement = orders.statements_of(conn).find_order_by_external_id
+            params = {"account_id": "bench", "external_id": "B0000001"}
+            compare("run find_order_by_external_id (aiosql + dict row -> Statement + tuple)",
+                    lambda: tuple(aiosql_function(conn, **params).values()), lambda: statement(conn, params))
+            compare("enter a connection scope (nested generator context managers -> a class)",
+                    lambda: _generator_scope(conn), lambda: _class_scope(db))
+        db.close()
+
+    width = max(len(what) for what, _, _ in lines)
+    print(f"{'step':<{width}}  {'before':>10}  {'after':>10}  saved")
+    for what, before, after in lines:
+        print(f"{what:<{width}}  {before * 1e6:8.2f}us  {after * 1e6:8.2f}us  {(before - after) * 1e6:6.2f}us ({before / after:.1f}x)")
+
+
+def _slice_parse(text: str) -> datetime:
+    return datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                    int(text[17:19]), int(text[20:26]), tzinfo=timezone.utc)
+
+
+def _digits_scale(number: Decimal, places: int) -> int:
+    sign, digits, exponent = number.as_tuple()
+    coefficient = int("".join(map(str, digits)) or "0")
+    shift = int(exponent) + places
+    units = coefficient * 10**shift if shift >= 0 else divmod(coefficient, 10**-shift)[0]
+    return -units if sign else units
+
+
+def _generator_scope(conn: Any) -> Any:
+    from contextlib import contextmanager
+
+    @contextmanager
+    def inner() -> Any:
+        yield conn
+
+    @contextmanager
+    def outer() -> Any:
+        with inner() as connection:
+            yield connection
+
+    with outer() as connection:
+        return connection
+
+
+def _class_scope(db: Any) -> Any:
+    with db.connection() as connection:
+        return connection
+
+
+if __name__ == "__main__":
+    main()
