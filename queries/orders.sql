@@ -51,8 +51,8 @@ FROM orders
 WHERE account_id = :account_id
     AND external_id = :external_id;
 
--- name: list_orders(account_id, status, symbol, strategy_id, limit)
--- Orders of the account, newest first; status, symbol and strategy_id filter when not null.
+-- name: list_orders(account_id, status, limit)
+-- Orders of the account, newest first; status filters when not null (list_orders_by_* filter by symbol or strategy).
 -- Index: ix_orders_account_created
 SELECT
     account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
@@ -61,8 +61,35 @@ SELECT
 FROM orders
 WHERE account_id = :account_id
     AND (CAST(:status AS TEXT) IS NULL OR status = :status)
-    AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
+ORDER BY created_at DESC, order_id DESC
+LIMIT :limit;
+
+-- name: list_orders_by_symbol(account_id, symbol, status, strategy_id, limit)
+-- Orders of one symbol, newest first; status and strategy_id filter when not null.
+-- Index: ix_orders_account_symbol_created
+SELECT
+    account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
+    quantity_e9, limit_price_e8, stop_price_e8, status, status_reason,
+    filled_quantity_e9, filled_notional_e8, created_at, updated_at, terminal_at
+FROM orders
+WHERE account_id = :account_id
+    AND symbol = :symbol
+    AND (CAST(:status AS TEXT) IS NULL OR status = :status)
     AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
+ORDER BY created_at DESC, order_id DESC
+LIMIT :limit;
+
+-- name: list_orders_by_strategy(account_id, strategy_id, status, limit)
+-- Orders of one strategy, newest first; status filters when not null.
+-- Index: ix_orders_account_strategy_created
+SELECT
+    account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
+    quantity_e9, limit_price_e8, stop_price_e8, status, status_reason,
+    filled_quantity_e9, filled_notional_e8, created_at, updated_at, terminal_at
+FROM orders
+WHERE account_id = :account_id
+    AND strategy_id = :strategy_id
+    AND (CAST(:status AS TEXT) IS NULL OR status = :status)
 ORDER BY created_at DESC, order_id DESC
 LIMIT :limit;
 
@@ -90,8 +117,8 @@ RETURNING
     quantity_e9, limit_price_e8, stop_price_e8, status, status_reason,
     filled_quantity_e9, filled_notional_e8, created_at, updated_at, terminal_at;
 
--- name: apply_order_fill(account_id, order_id, fill_quantity_e9, fill_notional_e8, updated_at)^
--- Add one fill to a working order (status becomes partially_filled or filled); nothing if it would overfill.
+-- name: apply_order_fill(account_id, order_id, fill_quantity_e9, fill_notional_e8, updated_at)!
+-- Add one fill to a working order (status becomes partially_filled or filled); 0 rows if not working or it would overfill.
 -- Index: pk_orders
 UPDATE orders
 SET
@@ -108,11 +135,7 @@ SET
 WHERE account_id = :account_id
     AND order_id = :order_id
     AND status IN ('submitted', 'partially_filled')
-    AND filled_quantity_e9 + :fill_quantity_e9 <= quantity_e9
-RETURNING
-    account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
-    quantity_e9, limit_price_e8, stop_price_e8, status, status_reason,
-    filled_quantity_e9, filled_notional_e8, created_at, updated_at, terminal_at;
+    AND filled_quantity_e9 + :fill_quantity_e9 <= quantity_e9;
 
 -- name: mark_order_submitted(account_id, order_id, external_id, status_reason, updated_at)^
 -- Move a pending order to 'submitted' (recording the broker id); nothing if it was not pending.

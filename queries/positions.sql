@@ -2,8 +2,8 @@
 -- strategy_key is strategy_id, or '' for a position without a strategy; the open
 -- position of (account, symbol, strategy) is found and locked through it.
 
--- name: insert_position(account_id, position_id, strategy_id, symbol, side, quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at)^
--- Open a position and return it; nothing if (account, symbol, strategy) already has an open one.
+-- name: insert_position(account_id, position_id, strategy_id, symbol, side, quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at)!
+-- Open a position (1 row); 0 rows if (account, symbol, strategy) already has an open one.
 INSERT INTO positions (
     account_id, position_id, strategy_id, symbol, side, status,
     quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at
@@ -12,10 +12,7 @@ VALUES (
     :account_id, :position_id, :strategy_id, :symbol, :side, 'open',
     :quantity_e9, :cost_basis_e8, :realized_pnl_e8, :opened_at, :opened_at
 )
-ON CONFLICT (account_id, symbol, strategy_key) WHERE status = 'open' DO NOTHING
-RETURNING
-    account_id, position_id, strategy_id, symbol, side, status,
-    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+ON CONFLICT (account_id, symbol, strategy_key) WHERE status = 'open' DO NOTHING;
 
 -- name: find_position(account_id, position_id)^
 -- One position by id, or nothing.
@@ -52,8 +49,8 @@ RETURNING
     account_id, position_id, strategy_id, symbol, side, status,
     quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
 
--- name: update_position_holding(account_id, position_id, quantity_e9, cost_basis_e8, realized_pnl_delta_e8, updated_at)^
--- Set an open position's quantity and cost basis after a fill and add the fill's realized P&L.
+-- name: update_position_holding(account_id, position_id, quantity_e9, cost_basis_e8, realized_pnl_delta_e8, updated_at)!
+-- Set an open position's quantity and cost basis after a fill and add the fill's realized P&L (0 rows if not open).
 -- Index: pk_positions
 UPDATE positions
 SET
@@ -63,13 +60,10 @@ SET
     updated_at = :updated_at
 WHERE account_id = :account_id
     AND position_id = :position_id
-    AND status = 'open'
-RETURNING
-    account_id, position_id, strategy_id, symbol, side, status,
-    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+    AND status = 'open';
 
--- name: mark_position_closed(account_id, position_id, realized_pnl_delta_e8, closed_at)^
--- Close an open position (quantity and cost basis to zero), adding the closing fill's realized P&L.
+-- name: mark_position_closed(account_id, position_id, realized_pnl_delta_e8, closed_at)!
+-- Close an open position (quantity and cost basis to zero), adding the closing fill's realized P&L (0 rows if not open).
 -- Index: pk_positions
 UPDATE positions
 SET
@@ -81,13 +75,10 @@ SET
     closed_at = :closed_at
 WHERE account_id = :account_id
     AND position_id = :position_id
-    AND status = 'open'
-RETURNING
-    account_id, position_id, strategy_id, symbol, side, status,
-    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at;
+    AND status = 'open';
 
--- name: list_open_positions(account_id, symbol, strategy_id)
--- Open positions of the account by symbol; symbol and strategy_id filter when not null.
+-- name: list_open_positions(account_id, symbol)
+-- Open positions of the account by symbol; symbol filters when not null (list_open_positions_by_strategy filters by strategy).
 -- Index: ix_positions_account_status_symbol or uq_positions_account_symbol_strategy_open
 SELECT
     account_id, position_id, strategy_id, symbol, side, status,
@@ -96,8 +87,22 @@ FROM positions
 WHERE account_id = :account_id
     AND status = 'open'
     AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
-    AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
 ORDER BY symbol, opened_at, position_id;
+
+-- name: list_open_positions_by_strategy(account_id, strategy_id, symbol)
+-- Open positions of one strategy by symbol; symbol filters when not null.
+-- Index: ix_positions_account_strategy_status
+SELECT
+    account_id, position_id, strategy_id, symbol, side, status,
+    quantity_e9, cost_basis_e8, realized_pnl_e8, opened_at, updated_at, closed_at
+FROM positions
+WHERE account_id = :account_id
+    AND strategy_id = :strategy_id
+    AND status = 'open'
+    AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
+-- symbol || '' sorts exactly as symbol. Sorting by the column itself lets SQLite (no statistics)
+-- prefer ix_positions_account_status_symbol for its symbol order and read every open position.
+ORDER BY symbol || '', opened_at, position_id;
 
 -- name: list_positions(account_id, limit)
 -- Every position of the account, open or closed, newest first.

@@ -2,8 +2,8 @@
 -- Trades are never updated or deleted: they are the record the positions and the
 -- strategy metrics are checked against.
 
--- name: insert_trade(account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect, quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8, external_trade_id, executed_at, created_at)^
--- Insert one trade row and return it.
+-- name: insert_trade(account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect, quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8, external_trade_id, executed_at, created_at)!
+-- Insert one trade row (the caller has every value it wrote: no RETURNING, which costs SQLite a temporary table).
 INSERT INTO trades (
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
     quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
@@ -13,11 +13,7 @@ VALUES (
     :account_id, :trade_id, :order_id, :position_id, :strategy_id, :symbol, :side, :leg, :effect,
     :quantity_e9, :price_e8, :commission_e8, :fees_e8, :realized_pnl_e8,
     :external_trade_id, :executed_at, :created_at
-)
-RETURNING
-    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
-    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
-    external_trade_id, executed_at, created_at;
+);
 
 -- name: find_trade(account_id, trade_id)^
 -- One trade row by id, or nothing.
@@ -43,8 +39,8 @@ WHERE account_id = :account_id
     AND external_trade_id = :external_trade_id
     AND leg = :leg;
 
--- name: list_trades(account_id, order_id, symbol, strategy_id, since, limit)
--- Trades of the account in execution order; order_id, symbol, strategy_id and since (executed_at >=) filter when not null.
+-- name: list_trades(account_id, since, limit)
+-- Trades of the account in execution order; since (executed_at >=) filters when not null (list_trades_by_* filter more).
 -- Index: ix_trades_account_executed
 SELECT
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
@@ -52,9 +48,51 @@ SELECT
     external_trade_id, executed_at, created_at
 FROM trades
 WHERE account_id = :account_id
-    AND (CAST(:order_id AS TEXT) IS NULL OR order_id = :order_id)
+    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+ORDER BY executed_at, trade_id
+LIMIT :limit;
+
+-- name: list_trades_by_order(account_id, order_id, symbol, strategy_id, since, limit)
+-- The trades of one order in execution order; symbol, strategy_id and since (executed_at >=) filter when not null.
+-- Index: ix_trades_account_order
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND order_id = :order_id
     AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
     AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
+    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+ORDER BY executed_at, trade_id
+LIMIT :limit;
+
+-- name: list_trades_by_symbol(account_id, symbol, strategy_id, since, limit)
+-- The trades of one symbol in execution order; strategy_id and since (executed_at >=) filter when not null.
+-- Index: ix_trades_account_symbol_executed
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND symbol = :symbol
+    AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
+    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+ORDER BY executed_at, trade_id
+LIMIT :limit;
+
+-- name: list_trades_by_strategy(account_id, strategy_id, since, limit)
+-- The trades of one strategy in execution order; since (executed_at >=) filters when not null.
+-- Index: ix_trades_account_strategy_executed
+SELECT
+    account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
+    quantity_e9, price_e8, commission_e8, fees_e8, realized_pnl_e8,
+    external_trade_id, executed_at, created_at
+FROM trades
+WHERE account_id = :account_id
+    AND strategy_id = :strategy_id
     AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
 ORDER BY executed_at, trade_id
 LIMIT :limit;

@@ -136,10 +136,42 @@ def list_orders(
     conn: Any, *, account_id: str, status: str | None = None, symbol: str | None = None,
     strategy_id: str | None = None, limit: int | None = 100,
 ) -> list[Order]:
-    """Orders newest first, optionally filtered (orders.sql: list_orders)."""
+    """Orders newest first, optionally filtered (orders.sql: list_orders).
+
+    Each filter given is applied (AND); the most selective one picks the query, so its index
+    drives the read: a symbol runs list_orders_by_symbol, else a strategy runs
+    list_orders_by_strategy, else list_orders (status alone is an optional predicate there).
+    """
+    if symbol is not None:
+        return list_orders_by_symbol(
+            conn, account_id=account_id, symbol=symbol, status=status, strategy_id=strategy_id, limit=limit,
+        )
+    if strategy_id is not None:
+        return list_orders_by_strategy(conn, account_id=account_id, strategy_id=strategy_id, status=status, limit=limit)
     return _many(conn, "list_orders", {
-        "account_id": account_id, "status": None if status is None else str(status), "symbol": symbol,
+        "account_id": account_id, "status": None if status is None else str(status),
+        "limit": _UNLIMITED if limit is None else limit,
+    })
+
+
+def list_orders_by_symbol(
+    conn: Any, *, account_id: str, symbol: str, status: str | None = None, strategy_id: str | None = None,
+    limit: int | None = 100,
+) -> list[Order]:
+    """Orders of one symbol newest first, optionally of one status and strategy (orders.sql: list_orders_by_symbol)."""
+    return _many(conn, "list_orders_by_symbol", {
+        "account_id": account_id, "symbol": symbol, "status": None if status is None else str(status),
         "strategy_id": strategy_id, "limit": _UNLIMITED if limit is None else limit,
+    })
+
+
+def list_orders_by_strategy(
+    conn: Any, *, account_id: str, strategy_id: str, status: str | None = None, limit: int | None = 100,
+) -> list[Order]:
+    """Orders of one strategy newest first, optionally of one status (orders.sql: list_orders_by_strategy)."""
+    return _many(conn, "list_orders_by_strategy", {
+        "account_id": account_id, "strategy_id": strategy_id, "status": None if status is None else str(status),
+        "limit": _UNLIMITED if limit is None else limit,
     })
 
 
@@ -155,9 +187,10 @@ def lock_order(conn: Any, *, account_id: str, order_id: str) -> Order | None:
 
 def apply_order_fill(
     conn: Any, *, account_id: str, order_id: str, fill_quantity_e9: int, fill_notional_e8: int, updated_at: datetime,
-) -> Order | None:
-    """Add a fill to a working order; None if not working or it would overfill (orders.sql: apply_order_fill)."""
-    return _one(conn, "apply_order_fill", {
+) -> bool:
+    """Add a fill to a working order; False if it is not working or the fill would overfill it
+    (orders.sql: apply_order_fill)."""
+    return 1 == _sql(conn).apply_order_fill(conn, {
         "account_id": account_id, "order_id": order_id, "fill_quantity_e9": fill_quantity_e9,
         "fill_notional_e8": fill_notional_e8, "updated_at": timestamp_to_db(updated_at),
     })
@@ -187,16 +220,6 @@ def lock_order_rows(conn: Any, *, account_id: str, order_ids: list[str]) -> dict
     return {
         order_id: canonical_row(statement, row, ORDER_COLUMNS) for order_id, row in zip(ordered, rows) if row is not None
     }
-
-
-def apply_order_fill_row(
-    conn: Any, *, account_id: str, order_id: str, fill_quantity_e9: int, fill_notional_e8: int, updated_at: datetime,
-) -> bool:
-    """apply_order_fill without building a model: True if the fill was added (orders.sql: apply_order_fill)."""
-    return _sql(conn).apply_order_fill(conn, {
-        "account_id": account_id, "order_id": order_id, "fill_quantity_e9": fill_quantity_e9,
-        "fill_notional_e8": fill_notional_e8, "updated_at": timestamp_to_db(updated_at),
-    }) is not None
 
 
 _MARK_QUERIES = {
@@ -240,7 +263,8 @@ def mark_order_expired(conn: Any, **kwargs: Any) -> Order | None:
 
 
 __all__ = [
-    "ORDER_COLUMNS", "apply_order_fill", "apply_order_fill_row", "find_order", "find_order_by_client_order_id",
-    "find_order_by_external_id", "lock_order_row", "lock_order_rows", "statements_of", "insert_order", "list_open_orders", "list_orders", "lock_order", "mark_order", "mark_order_cancelled",
+    "ORDER_COLUMNS", "apply_order_fill", "find_order", "find_order_by_client_order_id",
+    "find_order_by_external_id", "lock_order_row", "lock_order_rows", "statements_of", "insert_order", "list_open_orders", "list_orders",
+    "list_orders_by_strategy", "list_orders_by_symbol", "lock_order", "mark_order", "mark_order_cancelled",
     "mark_order_expired", "mark_order_rejected", "mark_order_submitted", "order_from_row", "order_from_tuple",
 ]

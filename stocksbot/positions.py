@@ -99,11 +99,11 @@ def insert_position(
     quantity_e9: int, cost_basis_e8: int, realized_pnl_e8: int, opened_at: datetime,
 ) -> Position | None:
     """Open a position; None if one is already open for (symbol, strategy) (positions.sql: insert_position)."""
-    return _one(conn, "insert_position", {
-        "account_id": account_id, "position_id": position_id, "strategy_id": strategy_id, "symbol": symbol,
-        "side": str(side), "quantity_e9": quantity_e9, "cost_basis_e8": cost_basis_e8,
-        "realized_pnl_e8": realized_pnl_e8, "opened_at": timestamp_to_db(opened_at),
-    })
+    row = insert_position_row(
+        conn, account_id=account_id, position_id=position_id, strategy_id=strategy_id, symbol=symbol, side=side,
+        quantity_e9=quantity_e9, cost_basis_e8=cost_basis_e8, realized_pnl_e8=realized_pnl_e8, opened_at=opened_at,
+    )
+    return None if row is None else position_from_tuple(row)
 
 
 def find_position(conn: Any, *, account_id: str, position_id: str) -> Position | None:
@@ -128,9 +128,10 @@ def lock_open_position(conn: Any, *, account_id: str, symbol: str, strategy_id: 
 def update_position_holding(
     conn: Any, *, account_id: str, position_id: str, quantity_e9: int, cost_basis_e8: int,
     realized_pnl_delta_e8: int, updated_at: datetime,
-) -> Position | None:
-    """Set quantity and cost basis, add realized P&L (positions.sql: update_position_holding)."""
-    return _one(conn, "update_position_holding", {
+) -> bool:
+    """Set an open position's quantity and cost basis and add realized P&L; False if it is not open
+    (positions.sql: update_position_holding)."""
+    return 1 == _sql(conn).update_position_holding(conn, {
         "account_id": account_id, "position_id": position_id, "quantity_e9": quantity_e9,
         "cost_basis_e8": cost_basis_e8, "realized_pnl_delta_e8": realized_pnl_delta_e8,
         "updated_at": timestamp_to_db(updated_at),
@@ -139,9 +140,10 @@ def update_position_holding(
 
 def mark_position_closed(
     conn: Any, *, account_id: str, position_id: str, realized_pnl_delta_e8: int, closed_at: datetime,
-) -> Position | None:
-    """Close an open position (positions.sql: mark_position_closed)."""
-    return _one(conn, "mark_position_closed", {
+) -> bool:
+    """Close an open position, adding the closing realized P&L; False if it is not open
+    (positions.sql: mark_position_closed)."""
+    return 1 == _sql(conn).mark_position_closed(conn, {
         "account_id": account_id, "position_id": position_id, "realized_pnl_delta_e8": realized_pnl_delta_e8,
         "closed_at": timestamp_to_db(closed_at),
     })
@@ -181,44 +183,41 @@ def insert_position_row(
     conn: Any, *, account_id: str, position_id: str, strategy_id: str | None, symbol: str, side: str,
     quantity_e9: int, cost_basis_e8: int, realized_pnl_e8: int, opened_at: datetime,
 ) -> tuple[Any, ...] | None:
-    """insert_position with its row as a tuple (None if one is already open) (positions.sql: insert_position)."""
-    statement = _sql(conn).insert_position
-    return canonical_row(statement, statement(conn, {
+    """insert_position with its row as a tuple in :data:`POSITION_COLUMNS` order, built from the values
+    written (the statement returns no row), or None if one is already open (positions.sql: insert_position)."""
+    opened = timestamp_to_db(opened_at)
+    inserted = _sql(conn).insert_position(conn, {
         "account_id": account_id, "position_id": position_id, "strategy_id": strategy_id, "symbol": symbol,
         "side": str(side), "quantity_e9": quantity_e9, "cost_basis_e8": cost_basis_e8,
-        "realized_pnl_e8": realized_pnl_e8, "opened_at": timestamp_to_db(opened_at),
-    }), POSITION_COLUMNS)
-
-
-def update_position_holding_row(
-    conn: Any, *, account_id: str, position_id: str, quantity_e9: int, cost_basis_e8: int,
-    realized_pnl_delta_e8: int, updated_at: datetime,
-) -> bool:
-    """update_position_holding without building a model: True if the open position was updated
-    (positions.sql: update_position_holding)."""
-    return _sql(conn).update_position_holding(conn, {
-        "account_id": account_id, "position_id": position_id, "quantity_e9": quantity_e9,
-        "cost_basis_e8": cost_basis_e8, "realized_pnl_delta_e8": realized_pnl_delta_e8,
-        "updated_at": timestamp_to_db(updated_at),
-    }) is not None
-
-
-def mark_position_closed_row(
-    conn: Any, *, account_id: str, position_id: str, realized_pnl_delta_e8: int, closed_at: datetime,
-) -> bool:
-    """mark_position_closed without building a model: True if the open position was closed
-    (positions.sql: mark_position_closed)."""
-    return _sql(conn).mark_position_closed(conn, {
-        "account_id": account_id, "position_id": position_id, "realized_pnl_delta_e8": realized_pnl_delta_e8,
-        "closed_at": timestamp_to_db(closed_at),
-    }) is not None
+        "realized_pnl_e8": realized_pnl_e8, "opened_at": opened,
+    })
+    if not inserted:
+        return None
+    return (account_id, position_id, strategy_id, symbol, str(side), "open", quantity_e9, cost_basis_e8,
+            realized_pnl_e8, opened, opened, None)
 
 
 def list_open_positions(
     conn: Any, *, account_id: str, symbol: str | None = None, strategy_id: str | None = None,
 ) -> list[Position]:
-    """Open positions by symbol (positions.sql: list_open_positions)."""
-    return _many(conn, "list_open_positions", {"account_id": account_id, "symbol": symbol, "strategy_id": strategy_id})
+    """Open positions by symbol, optionally of one symbol and strategy (positions.sql: list_open_positions).
+
+    A strategy runs list_open_positions_by_strategy (its index drives the read; a symbol
+    given too is an optional predicate there); otherwise list_open_positions runs.
+    """
+    if strategy_id is not None:
+        return list_open_positions_by_strategy(conn, account_id=account_id, strategy_id=strategy_id, symbol=symbol)
+    return _many(conn, "list_open_positions", {"account_id": account_id, "symbol": symbol})
+
+
+def list_open_positions_by_strategy(
+    conn: Any, *, account_id: str, strategy_id: str, symbol: str | None = None,
+) -> list[Position]:
+    """Open positions of one strategy by symbol, optionally of one symbol
+    (positions.sql: list_open_positions_by_strategy)."""
+    return _many(conn, "list_open_positions_by_strategy", {
+        "account_id": account_id, "strategy_id": strategy_id, "symbol": symbol,
+    })
 
 
 def list_positions(conn: Any, *, account_id: str, limit: int | None = None) -> list[Position]:

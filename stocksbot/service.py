@@ -324,7 +324,7 @@ class StorageService:
             )
         fill_notional = accounting.notional(fill.quantity, fill.price)
         money_to_db(money_from_db(notional_e8) + fill_notional, "notional")  # refuse an overflow alike on both engines
-        if not orders.apply_order_fill_row(
+        if not orders.apply_order_fill(
             conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
             fill_notional_e8=money_to_db(fill_notional, "notional"), updated_at=utc_now(),
         ):  # the lock makes this unreachable; the guard keeps it safe regardless
@@ -336,13 +336,13 @@ class StorageService:
         leg = effect.legs[0]
         position_id = position[_POSITION_ID]
         if leg.effect == "close":
-            positions.mark_position_closed_row(
+            positions.mark_position_closed(
                 conn, account_id=account, position_id=position_id,
                 realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), closed_at=executed,
             )
         elif leg.effect != "open":  # an opening leg was inserted with its final state
             assert leg.after is not None
-            positions.update_position_holding_row(
+            positions.update_position_holding(
                 conn, account_id=account, position_id=position_id,
                 quantity_e9=quantity_to_db(leg.after.quantity), cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
                 realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), updated_at=now,
@@ -578,7 +578,7 @@ class StorageService:
 
         queries_positions = positions.statements_of(conn)
         openings = [(queries_positions.insert_position, w["insert"]) for w in position_writes.values() if w["first_of_key"]]
-        if any(row is None for row in run_in_order(conn, openings)):
+        if not all(run_in_order(conn, openings)):  # each inserts 1 row, or 0 where one is open already
             # Another transaction opened one of these positions since we looked (PostgreSQL): start again.
             raise TransientError("a position of this batch was opened concurrently; the batch is retried")
         writes: list[tuple[Any, Any]] = []
@@ -597,8 +597,8 @@ class StorageService:
             "closing_trades": t.closing_trades, "winning_trades": t.winning_trades,
             "realized_pnl_e8": t.realized_pnl_e8, "total_fees_e8": t.total_fees_e8,
         }) for strategy_id, t in totals.items()]
-        for (statement, _), outcome in zip(writes, run_in_order(conn, writes)):
-            if outcome is None:  # the locks make this unreachable; the guards keep it safe regardless
+        for (statement, _), changed in zip(writes, run_in_order(conn, writes)):
+            if changed != 1:  # the locks make this unreachable; the guards keep it safe regardless
                 raise InvalidTransitionError(f"{statement.full_name} found its row changed while recording fills")
         # Every trade row in one statement (executemany on SQLite, COPY on PostgreSQL). Each column of a
         # trade is a value bound here, so the Trade of each row is built from exactly what was stored.

@@ -97,14 +97,17 @@ def insert_trade(
     symbol: str, side: str, leg: int, effect: str, quantity_e9: int, price_e8: int, commission_e8: int,
     fees_e8: int, realized_pnl_e8: int, external_trade_id: str | None, executed_at: datetime, created_at: datetime,
 ) -> Trade:
-    """Insert one trade row (trades.sql: insert_trade)."""
-    return _one(conn, "insert_trade", {  # type: ignore[return-value]  # an INSERT ... RETURNING returns its row
+    """Insert one trade row and return it as a Trade, built from exactly the values written
+    (trades.sql: insert_trade)."""
+    values = {
         "account_id": account_id, "trade_id": trade_id, "order_id": order_id, "position_id": position_id,
         "strategy_id": strategy_id, "symbol": symbol, "side": str(side), "leg": leg, "effect": str(effect),
         "quantity_e9": quantity_e9, "price_e8": price_e8, "commission_e8": commission_e8, "fees_e8": fees_e8,
         "realized_pnl_e8": realized_pnl_e8, "external_trade_id": external_trade_id,
         "executed_at": timestamp_to_db(executed_at), "created_at": timestamp_to_db(created_at),
-    })
+    }
+    _sql(conn).insert_trade(conn, values)
+    return trade_from_tuple(tuple(values.values()))
 
 
 def find_trade(conn: Any, *, account_id: str, trade_id: str) -> Trade | None:
@@ -142,10 +145,62 @@ def list_trades(
     conn: Any, *, account_id: str, order_id: str | None = None, symbol: str | None = None,
     strategy_id: str | None = None, since: datetime | None = None, limit: int | None = None,
 ) -> list[Trade]:
-    """Trades in execution order, optionally filtered (trades.sql: list_trades)."""
+    """Trades in execution order, optionally filtered (trades.sql: list_trades).
+
+    Each filter given is applied (AND; ``since`` is inclusive); the most selective one picks
+    the query, so its index drives the read: an order runs list_trades_by_order, else a symbol
+    runs list_trades_by_symbol, else a strategy runs list_trades_by_strategy, else list_trades.
+    """
+    if order_id is not None:
+        return list_trades_by_order(
+            conn, account_id=account_id, order_id=order_id, symbol=symbol, strategy_id=strategy_id, since=since,
+            limit=limit,
+        )
+    if symbol is not None:
+        return list_trades_by_symbol(
+            conn, account_id=account_id, symbol=symbol, strategy_id=strategy_id, since=since, limit=limit,
+        )
+    if strategy_id is not None:
+        return list_trades_by_strategy(conn, account_id=account_id, strategy_id=strategy_id, since=since, limit=limit)
     return _many(conn, "list_trades", {
+        "account_id": account_id, "since": _since(since), "limit": _UNLIMITED if limit is None else limit,
+    })
+
+
+def _since(since: datetime | None) -> str | None:
+    """The ``since`` bound as executed_at column text, or None for no bound."""
+    return None if since is None else timestamp_to_db(since)
+
+
+def list_trades_by_order(
+    conn: Any, *, account_id: str, order_id: str, symbol: str | None = None, strategy_id: str | None = None,
+    since: datetime | None = None, limit: int | None = None,
+) -> list[Trade]:
+    """The trades of one order in execution order, optionally filtered (trades.sql: list_trades_by_order)."""
+    return _many(conn, "list_trades_by_order", {
         "account_id": account_id, "order_id": order_id, "symbol": symbol, "strategy_id": strategy_id,
-        "since": None if since is None else timestamp_to_db(since), "limit": _UNLIMITED if limit is None else limit,
+        "since": _since(since), "limit": _UNLIMITED if limit is None else limit,
+    })
+
+
+def list_trades_by_symbol(
+    conn: Any, *, account_id: str, symbol: str, strategy_id: str | None = None, since: datetime | None = None,
+    limit: int | None = None,
+) -> list[Trade]:
+    """The trades of one symbol in execution order, optionally filtered (trades.sql: list_trades_by_symbol)."""
+    return _many(conn, "list_trades_by_symbol", {
+        "account_id": account_id, "symbol": symbol, "strategy_id": strategy_id, "since": _since(since),
+        "limit": _UNLIMITED if limit is None else limit,
+    })
+
+
+def list_trades_by_strategy(
+    conn: Any, *, account_id: str, strategy_id: str, since: datetime | None = None, limit: int | None = None,
+) -> list[Trade]:
+    """The trades of one strategy in execution order, optionally since a time (trades.sql: list_trades_by_strategy)."""
+    return _many(conn, "list_trades_by_strategy", {
+        "account_id": account_id, "strategy_id": strategy_id, "since": _since(since),
+        "limit": _UNLIMITED if limit is None else limit,
     })
 
 

@@ -399,7 +399,7 @@ def test_typed_mark_functions_are_guarded(db: Any):
         order = _insert(conn, created_at=T0)
         key = {"account_id": ACCOUNT, "order_id": order.order_id}
         assert None is orders.mark_order_expired(conn, **key, updated_at=T1)
-        assert None is orders.apply_order_fill(conn, **key, fill_quantity_e9=1, fill_notional_e8=1, updated_at=T1)
+        assert False is orders.apply_order_fill(conn, **key, fill_quantity_e9=1, fill_notional_e8=1, updated_at=T1)
         submitted = orders.mark_order_submitted(conn, **key, external_id="X-1", status_reason="sent", updated_at=T1)
         assert S.SUBMITTED is submitted.status
         assert ("X-1", "sent", T1, None) == (submitted.external_id, submitted.status_reason, submitted.updated_at, submitted.terminal_at)

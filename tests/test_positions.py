@@ -236,19 +236,21 @@ def test_typed_update_and_close(db: Any):
     with db.transaction() as conn:
         opened = _open(conn, realized_pnl="-1.5")
         key = {"account_id": ACCOUNT, "position_id": opened.position_id}
-        held = positions.update_position_holding(
+        assert True is positions.update_position_holding(
             conn, **key, quantity_e9=quantity_to_db("4"), cost_basis_e8=money_to_db("400"),
             realized_pnl_delta_e8=money_to_db("60.25"), updated_at=T1,
         )
+        held = positions.find_position(conn, **key)
         assert (Decimal(4), Decimal(400), Decimal(100), Decimal("58.75"), T1, T0) == (
             held.quantity, held.cost_basis, held.avg_entry_price, held.realized_pnl, held.updated_at, held.opened_at,
         )
-        closed = positions.mark_position_closed(conn, **key, realized_pnl_delta_e8=money_to_db("-8.75"), closed_at=T2)
+        assert True is positions.mark_position_closed(conn, **key, realized_pnl_delta_e8=money_to_db("-8.75"), closed_at=T2)
+        closed = positions.find_position(conn, **key)
         assert (PositionStatus.CLOSED, Decimal(0), Decimal(0), Decimal(50), T2, T2) == (
             closed.status, closed.quantity, closed.cost_basis, closed.realized_pnl, closed.closed_at, closed.updated_at,
         )
-        assert None is positions.mark_position_closed(conn, **key, realized_pnl_delta_e8=1, closed_at=T2)
-        assert None is positions.update_position_holding(
+        assert False is positions.mark_position_closed(conn, **key, realized_pnl_delta_e8=1, closed_at=T2)
+        assert False is positions.update_position_holding(
             conn, **key, quantity_e9=1, cost_basis_e8=1, realized_pnl_delta_e8=1, updated_at=T2,
         )
         assert None is positions.find_open_position(conn, account_id=ACCOUNT, symbol="AAPL", strategy_id=None)
