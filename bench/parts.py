@@ -78,7 +78,7 @@ def main() -> None:
         with db.transaction() as conn:
             conn.execute(
                 f"INSERT INTO orders ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                ("bench",) + ORDER_ROW[1:],
+                ORDER_ROW[:4] + (None,) + ORDER_ROW[5:],
             )
         with db.connection() as conn:
             aiosql_function = db.query_file("orders").function("find_order_by_external_id")

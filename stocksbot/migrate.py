@@ -31,6 +31,7 @@ from yoyo.connections import parse_uri
 from yoyo.exceptions import LockTimeout
 
 from .db import DatabaseURL, Settings, _env_number, connect_error, pg_conninfo
+from . import migration_files
 from .errors import ConfigurationError, DatabaseUnavailableError, MigrationError, StocksbotError, translate
 from .paths import migrations_dir
 
@@ -146,8 +147,12 @@ class Migrator:
     # -- public operations --
 
     def migrations(self) -> Any:
-        """The yoyo migration list of ``migrations/`` in dependency order."""
-        return read_migrations(str(self.directory))
+        """The yoyo migration list of ``migrations/`` in dependency order (read without sqlparse where
+        :mod:`stocksbot.migration_files` can split the files)."""
+        migrations = read_migrations(str(self.directory))
+        for migration in migrations:
+            migration_files.load(migration)
+        return migrations
 
     def status(self) -> list[MigrationState]:
         """Every migration file, applied or pending, in order."""
@@ -189,7 +194,8 @@ class Migrator:
     def upgrade(self) -> list[str]:
         """Apply every pending migration under the lock; returns the ids applied."""
         with self._locked() as backend:
-            todo = backend.to_apply(self.migrations())
+            known = self.migrations()
+            todo = backend.to_apply(known)
             for migration in todo:
                 try:
                     backend.apply_one(migration)
@@ -202,7 +208,7 @@ class Migrator:
                     ) from exc
             if todo:
                 backend.run_post_apply(todo)
-            left = backend.to_apply(self.migrations())
+            left = backend.to_apply(known)
             if len(left):
                 raise MigrationError(f"migrations still pending after upgrade: {', '.join(m.id for m in left)}")
             return [m.id for m in todo]
