@@ -255,7 +255,10 @@ class Database:
         if current is not None:
             return work(current)
         if self.dialect == "sqlite":
-            with self._engine.autocommit_connection() as conn:
+            engine = self._engine
+            if engine.shared_connection is None:  # a file database: the thread's own connection, nothing to release
+                return work(engine._connection())
+            with engine.autocommit_connection() as conn:
                 return work(conn)
         try:
             with self._engine.autocommit_connection() as conn:

@@ -456,16 +456,21 @@ def model_builder(cls: Any) -> Callable[[dict[str, Any]], Any]:
     """
     if cls.__pydantic_post_init__ or cls.__pydantic_root_model__ or cls.model_config.get("extra") == "allow":
         raise TypeError(f"{cls.__name__}: model_builder only builds plain models")
-    fields = set(cls.model_fields)
-    new = cls.__new__
-    set_attribute = object.__setattr__
+    from pydantic import BaseModel
+
+    fields = frozenset(cls.model_fields)
+    new = object.__new__
+    # The setters of BaseModel's four slots, called directly (object.__setattr__ looks each one up).
+    slots = BaseModel.__dict__
+    set_dict, set_fields = slots["__dict__"].__set__, slots["__pydantic_fields_set__"].__set__
+    set_extra, set_private = slots["__pydantic_extra__"].__set__, slots["__pydantic_private__"].__set__
 
     def build(values: dict[str, Any]) -> Any:
         model = new(cls)
-        set_attribute(model, "__dict__", values)
-        set_attribute(model, "__pydantic_fields_set__", fields.copy())
-        set_attribute(model, "__pydantic_extra__", None)
-        set_attribute(model, "__pydantic_private__", None)
+        set_dict(model, values)
+        set_fields(model, set(fields))
+        set_extra(model, None)
+        set_private(model, None)
         return model
 
     return build
