@@ -452,6 +452,10 @@ def run_scaling(args: argparse.Namespace, engines: list[str], workdir: Path, log
 # --- the command ---------------------------------------------------------------------------------
 
 
+#: The PostgreSQL server of the development machine (README), when no URL is given.
+LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -460,7 +464,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (under a minute)")
     parser.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--postgres-url", default=None, help="an admin URL (creates and drops throwaway databases); "
-                        "default: $STOCKSBOT_BENCH_POSTGRES_URL, else $STOCKSBOT_TEST_POSTGRES_URL")
+                        "default: $STOCKSBOT_BENCH_POSTGRES_URL, else $STOCKSBOT_TEST_POSTGRES_URL, else "
+                        f"{LOCAL_POSTGRES_URL}")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (at least 3 for a believable median)")
     parser.add_argument("--scale", type=float, default=None, help="multiply the data sizes (default 1, or 0.05 with --quick)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset, e.g. W1,W3")
@@ -483,6 +488,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rounds must be at least 1")
     args.postgres_url = (
         args.postgres_url or os.environ.get("STOCKSBOT_BENCH_POSTGRES_URL") or os.environ.get("STOCKSBOT_TEST_POSTGRES_URL")
+        or LOCAL_POSTGRES_URL
     )
     args.engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     impls = [impl.strip() for impl in args.impls.split(",") if impl.strip()]
@@ -493,9 +499,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
               file=sys.stderr)
         impls.remove("sqlalchemy")
     args.impls = tuple(impl for impl in ALL_IMPLS if impl in impls)
-    if "postgres" in args.engines and not args.postgres_url:
-        parser.error("PostgreSQL needs --postgres-url or STOCKSBOT_BENCH_POSTGRES_URL or STOCKSBOT_TEST_POSTGRES_URL "
-                     "(or run --engine sqlite)")
     return args
 
 
