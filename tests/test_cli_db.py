@@ -2,7 +2,7 @@
 
 Most tests call ``main([...])`` in-process (capsys); the ones about exit codes,
 stderr and locks run the real thing, ``python -m stocksbot``, in a subprocess.
-Every command that docs/migrations.md shows is run here.
+The commands and messages of docs/migrations.md are run by tests/test_runbook.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import re
-import shlex
 import sqlite3
 import subprocess
 import sys
@@ -21,13 +20,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from stocksbot.cli import build_parser, main
+from stocksbot.cli import main
 from stocksbot.db import DatabaseURL
 from stocksbot.paths import migrations_dir
 from stocksbot.values import timestamp_from_db
 
-REPO = Path(__file__).resolve().parent.parent
-RUNBOOK = REPO / "docs" / "migrations.md"
 CORE_TABLES = {"strategies", "orders", "positions", "trades", "config"}
 MIGRATION_IDS = sorted(
     path.name[: -len(".sql")]
@@ -614,48 +611,3 @@ def test_the_backup_and_restore_commands_of_the_runbook_work(database_url: str, 
     assert all(f"TABLE public {table} " in listing.stdout for table in CORE_TABLES), listing.stdout
     assert CORE_TABLES <= restored_tables
     assert 0 == status.returncode, status.stdout + status.stderr
-
-
-def runbook_commands() -> list[str]:
-    """Every `stocksbot ...` and `yoyo ...` command in the runbook's shell blocks, one string each."""
-    commands: list[str] = []
-    in_block = False
-    for line in RUNBOOK.read_text().splitlines():
-        if line.startswith("```"):
-            in_block = line.strip() in {"```sh", "```bash", "```shell"}
-            continue
-        if not in_block or line.lstrip().startswith("#"):
-            continue
-        for segment in re.split(r"&&|\|\||;|\|", line):
-            words = segment.split()
-            while words and words[0] in {"if", "then", "!", "else", "do"}:
-                words = words[1:]
-            if words and words[0] in {"stocksbot", "yoyo"}:
-                commands.append(" ".join(words))
-    return commands
-
-
-def test_the_runbook_shows_commands():
-    """docs/migrations.md shows the pipeline's commands (so the next test has something to check)."""
-    shown = {" ".join(command.split()[:3]) for command in runbook_commands()}
-
-    assert {"stocksbot db upgrade", "stocksbot db status", "stocksbot db downgrade", "stocksbot db unlock",
-            "stocksbot db history"} <= shown
-    assert any(command.startswith("yoyo apply --batch") for command in runbook_commands())
-    assert PG_LOCK_QUERY in RUNBOOK.read_text()
-
-
-@pytest.mark.parametrize("command", runbook_commands() if RUNBOOK.exists() else [])
-def test_every_command_in_the_runbook_is_valid(command: str, capsys: pytest.CaptureFixture[str]):
-    """Each stocksbot command in the runbook parses with the real parser; each yoyo one uses a psycopg 3 URL."""
-    words = shlex.split(command)
-    if words[0] == "yoyo":
-        assert words[1] in {"apply", "rollback", "list", "break-lock"}, command
-        assert "--batch" in words or words[1] == "list", command
-        url = words[words.index("--database") + 1]
-        assert url.startswith(("postgresql+psycopg://", "sqlite:///")), url
-        return
-    try:
-        build_parser().parse_args(words[1:])
-    except SystemExit as stop:
-        pytest.fail(f"runbook command {command!r} does not parse (exit {stop.code}): {capsys.readouterr().err}")

@@ -12,7 +12,10 @@ Where PostgreSQL's types refuse a value before any constraint sees it (text
 SQLSTATE; on SQLite, which stores anything anywhere, the CHECK must catch it.
 
 ``test_every_rule_in_the_migrations_has_a_case`` keeps the catalogue complete:
-a new CHECK, unique index, foreign key or NOT NULL column without a case fails it.
+a new CHECK, unique index, foreign key or NOT NULL column without a case fails it,
+in any table the migrations create; and
+``test_the_catalogue_knows_every_table_and_rule_of_a_migrated_database`` proves
+that reading migrations/ found every table and rule a migrated database has.
 """
 
 from __future__ import annotations
@@ -31,15 +34,20 @@ import pytest
 import stocksbot
 from stocksbot.errors import ConflictError, translate
 from stocksbot.paths import migrations_dir
+from stocksbot.schema import Schema, describe
 from stocksbot.values import new_id
 
 TS = "2024-03-01T14:30:00.123456Z"  # a valid timestamp column value (27 characters)
 LATER = "2024-03-01T15:00:00.000000Z"
 ENGINES = ("sqlite", "postgres")
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.errors.IntegrityError)
-Ctx = dict[str, dict[str, str]]  # account -> {"strategy_id", "order_id", "position_id"} of its seeded parents
+# account -> its seeded parents: {"strategy_id", "order_id", "position_id"} (ids) and
+# "metrics_strategy_ids" (strategies without a strategy_metrics row, for rows of that table)
+Ctx = dict[str, dict[str, Any]]
+METRICS_STRATEGIES = 4  # per account; a test's baseline and broken rows take two consecutive ones
 
 _symbols = itertools.count(1)
+_metrics_picks = itertools.count()
 
 
 # --- raw SQL on either driver ----------------------------------------------------------------
@@ -118,11 +126,23 @@ def fresh_row(table: str, ctx: Ctx, account: str = "default") -> dict[str, Any]:
             "account_id": account, "key": f"setting.{new_id()}", "value": "10", "value_type": "int",
             "created_at": TS, "updated_at": TS,
         }
+    if table == "strategy_metrics":
+        return {
+            "account_id": account, "strategy_id": next_metrics_strategy(parents), "total_trades": 5,
+            "closing_trades": 3, "winning_trades": 2, "realized_pnl_e8": -12 * 10**8, "total_fees_e8": 10**8,
+        }
     raise AssertionError(f"no fresh row for {table}")
 
 
+def next_metrics_strategy(parents: Mapping[str, Any]) -> str | None:
+    """One of the account's seeded strategies without metrics, in turn (a strategy has one metrics row)."""
+    pool = parents.get("metrics_strategy_ids", ())
+    return pool[next(_metrics_picks) % len(pool)] if pool else None
+
+
 def seed(db: stocksbot.Database) -> Ctx:
-    """One strategy, order and open position in each of two accounts, for rows to refer to."""
+    """In each of two accounts: a strategy, order and open position for rows to refer to, and the
+    strategies that strategy_metrics rows take in turn (each row needs a strategy of its own)."""
     ctx: Ctx = {}
     with db.transaction() as conn:
         for account in ("default", "other"):
@@ -131,6 +151,10 @@ def seed(db: stocksbot.Database) -> Ctx:
                 row = fresh_row(table, ctx, account)
                 insert(conn, table, row)
                 ctx[account][key] = row[key]
+            metrics_strategies = [fresh_row("strategies", ctx, account) for _ in range(METRICS_STRATEGIES)]
+            for row in metrics_strategies:
+                insert(conn, "strategies", row)
+            ctx[account]["metrics_strategy_ids"] = tuple(row["strategy_id"] for row in metrics_strategies)
     return ctx
 
 
@@ -163,7 +187,10 @@ def same(*columns: str) -> Callable[[dict[str, Any], Ctx], dict[str, Any]]:
     return lambda baseline, ctx: {column: baseline[column] for column in columns}
 
 
-PARENT_COLUMNS = {"orders": ("strategy_id",), "positions": ("strategy_id",), "trades": ("order_id", "position_id", "strategy_id")}
+PARENT_COLUMNS = {
+    "orders": ("strategy_id",), "positions": ("strategy_id",), "trades": ("order_id", "position_id", "strategy_id"),
+    "strategy_metrics": ("strategy_id",),
+}
 
 
 def in_other_account(table: str, column: str) -> Callable[[dict[str, Any], Ctx], dict[str, Any]]:
@@ -336,6 +363,19 @@ CASES: list[Case] = [
     Case("ck_config_value_type", "config", "upper case STRING", {"value_type": "STRING"}),
     Case("ck_config_created_at", "config", "no microseconds", {"created_at": "2024-03-01T14:30:00Z"}),
     Case("ck_config_updated_at", "config", "no microseconds", {"updated_at": "2024-03-01T14:30:00Z"}),
+    # strategy_metrics (baseline: 5 trades, 3 closing, 2 winning, fees 1.00)
+    Case("pk_strategy_metrics", "strategy_metrics", "same strategy twice", same("strategy_id")),
+    Case("ck_strategy_metrics_total_trades", "strategy_metrics", "negative", {"total_trades": -1},
+         also=("ck_strategy_metrics_closing_trades",)),
+    Case("ck_strategy_metrics_closing_trades", "strategy_metrics", "more than total", {"closing_trades": 6}),
+    Case("ck_strategy_metrics_closing_trades", "strategy_metrics", "negative", {"closing_trades": -1},
+         also=("ck_strategy_metrics_winning_trades",)),
+    Case("ck_strategy_metrics_winning_trades", "strategy_metrics", "more than closing", {"winning_trades": 4}),
+    Case("ck_strategy_metrics_winning_trades", "strategy_metrics", "negative", {"winning_trades": -1}),
+    Case("ck_strategy_metrics_total_fees_e8", "strategy_metrics", "negative", {"total_fees_e8": -1}),
+    Case("fk_strategy_metrics_strategy", "strategy_metrics", "unknown strategy", {"strategy_id": UNKNOWN}),
+    Case("fk_strategy_metrics_strategy", "strategy_metrics", "strategy of another account",
+         in_other_account("strategy_metrics", "strategy_id")),
 ]
 
 
@@ -356,11 +396,6 @@ class Declared:
     unique_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # pk_/uq_ name -> columns
 
 
-# The five core tables. strategy_metrics (0006) is not catalogued here yet: its rows need one
-# strategy each (its primary key is the strategy), which this file's row factory cannot give.
-CATALOGUED_TABLES = {"strategies", "orders", "positions", "trades", "config"}
-
-
 def declared_rules() -> Declared:
     declared = Declared()
     for path in sorted(migrations_dir().glob("*.sql")):
@@ -368,8 +403,6 @@ def declared_rules() -> Declared:
             continue
         text = path.read_text()
         for table, body in CREATE_TABLE.findall(text):
-            if table not in CATALOGUED_TABLES:
-                continue
             declared.not_null[table] = []
             for line in body.splitlines():
                 column = COLUMN.match(line)
@@ -382,8 +415,6 @@ def declared_rules() -> Declared:
             if primary:
                 declared.unique_columns[primary[1]] = tuple(c.strip() for c in primary[2].split(","))
         for name, table, columns in UNIQUE_INDEX.findall(text):
-            if table not in CATALOGUED_TABLES:
-                continue
             declared.rules[name] = table
             declared.unique_columns[name] = tuple(c.strip() for c in columns.split(","))
     return declared
@@ -519,7 +550,27 @@ def test_every_rule_in_the_migrations_has_a_case():
 
     assert set() == set(DECLARED.rules) - covered, "rules without a case"
     assert set() == covered - set(DECLARED.rules), "cases for rules the migrations do not declare"
-    assert {"strategies", "orders", "positions", "trades", "config"} <= set(DECLARED.not_null)
+    assert set(DECLARED.not_null) == {case.table for case in CASES}, "tables without hand-written cases"
+
+
+def live_rules(schema: Schema) -> dict[str, str]:
+    """rule -> table of a live schema: its NOT NULL columns, named constraints and unique indexes."""
+    rules: dict[str, str] = {}
+    for table in schema.tables.values():
+        rules.update({f"not null:{table.name}.{column.name}": table.name for column in table.columns if not column.nullable})
+        rules.update({constraint.name: table.name for constraint in table.constraints})
+        rules.update({index.name: table.name for index in table.indexes if index.unique})
+    return rules
+
+
+def test_the_catalogue_knows_every_table_and_rule_of_a_migrated_database(catalogue_databases, engine):
+    """Reading migrations/ misses nothing: a migrated database has exactly the tables and rules DECLARED lists."""
+    db, _ctx = catalogue_databases(engine)
+    with db.connection() as conn:
+        schema = describe(conn)
+
+    assert set(DECLARED.not_null) == set(schema.tables)
+    assert DECLARED.rules == live_rules(schema)
 
 
 # --- what the keys allow ---------------------------------------------------------------------------
@@ -581,7 +632,7 @@ def test_broker_ids_are_unique_only_where_they_should_be(shared):
 def test_rows_of_another_account_with_their_own_parents_are_accepted(shared):
     """The cross-account cases fail only because of the crossing: the same rows with their own parents are fine."""
     db, ctx = shared
-    for table in ("orders", "positions", "trades"):
+    for table in ("orders", "positions", "trades", "strategy_metrics"):
         insert_all(db, table, [fresh_row(table, ctx, "other")])
 
     with db.connection() as conn:
