@@ -52,10 +52,11 @@ VERBS: dict[str, str] = {
     "delete": "delete rows; returns how many",
     "mark": "`mark_<state>`: a status change guarded by `WHERE status IN (...)` (or `status = '...'`); returns "
     "nothing when the row's status does not allow it",
-    "lock": "take the row lock of one row for the rest of the transaction and return the row: a no-op "
-    "`UPDATE ... SET c = c ... RETURNING`, because SQLite has no `SELECT ... FOR UPDATE`",
-    "apply": "apply a delta to one row in a single guarded statement (`SET c = c + :delta WHERE <guard> "
-    "RETURNING`); returns nothing when the guard refuses it",
+    "lock": "take the row lock of one row for the rest of the transaction and return the row: "
+    "`SELECT ... FOR UPDATE` in the PostgreSQL override, a portable no-op `UPDATE ... SET c = c ... RETURNING` "
+    "in the shared file (SQLite has no `FOR UPDATE`; its fill path reads instead, under `BEGIN IMMEDIATE`)",
+    "apply": "apply a delta to one row in a single guarded statement (`SET c = c + :delta WHERE <guard>`); "
+    "1 row changed, or 0 when the guard refuses it",
 }
 ADDED_VERBS = ("lock", "apply", "sum")
 
@@ -490,8 +491,9 @@ def render_markdown(catalog: Catalog) -> str:
     emit("")
     emit(
         "`lock_`, `apply_` and `sum_` are this project's additions to the sqlc/aiosql vocabulary: `lock_` "
-        "replaces `SELECT ... FOR UPDATE` (SQLite has none) by a no-op guarded `UPDATE`, which takes the row "
-        "lock on PostgreSQL and the write lock on SQLite; `apply_` is a read-modify-write done by the "
+        "takes a row lock — `SELECT ... FOR UPDATE` in `queries/postgresql/`, a portable no-op guarded "
+        "`UPDATE` in the shared file (SQLite has no `FOR UPDATE`; there `BEGIN IMMEDIATE` already holds the "
+        "write lock and the fill path reads the row); `apply_` is a read-modify-write done by the "
         "database in one statement; `sum_` is `count_` for sums."
     )
     emit("")

@@ -74,6 +74,17 @@ def test_every_override_replaces_a_shared_query() -> None:
             assert not override.parameters, override.full_name
             continue
         assert shared[override.full_name].parameters == override.parameters, override.full_name
+        assert shared[override.full_name].operator == override.operator, f"{override.full_name}: same result shape"
+
+
+def test_a_lock_override_is_a_select_for_update() -> None:
+    """The PostgreSQL lock_ overrides take the row lock without writing a new row version."""
+    locks = [override for override in CATALOG.overrides if override.verb == "lock"]
+    assert locks, "queries/postgresql/ overrides the lock_ queries"
+    for override in locks:
+        assert "postgresql" == override.dialect, override.relative_path
+        code = " ".join(override.code.upper().split())
+        assert override.statement == "SELECT" and code.rstrip("; ").endswith("FOR UPDATE"), override.full_name
 
 
 # --- each query ---------------------------------------------------------------------------
