@@ -13,7 +13,7 @@ The database is ``--database-url``, else ``DATABASE_URL``, else ``sqlite:///./st
 Exit codes (docs/migrations.md): 0 success; 1 failure, with exactly one line
 ``stocksbot: error: <message>`` on stderr (never a traceback, never a password);
 2 bad usage (argparse); 3 ``db status`` found pending migrations; 4 ``db check`` found
-schema drift; 130 interrupted.
+schema drift; 5 ``db verify`` found maintained figures that differ from the trades; 130 interrupted.
 ``STOCKSBOT_DEBUG=1`` re-raises the error instead, for a traceback.
 
 Adding a command group: write ``_add_<group>_commands(commands)`` next to
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="stocksbot: the SQL-first persistence layer of a stock-trading bot.",
         epilog="Exit codes: 0 ok, 1 failure (one line on stderr), 2 bad usage, 3 pending migrations (db status), "
-        "4 schema drift (db check).",
+        "4 schema drift (db check), 5 maintained figures differ from the trades (db verify).",
     )
     parser.add_argument("--version", action=_VersionAction, help="print the stocksbot version and exit")
     groups = parser.add_subparsers(title="command groups", dest="group", metavar="GROUP", required=True)

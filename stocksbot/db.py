@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import select
 import sqlite3
 import sys
@@ -734,6 +735,8 @@ def connect_error(exc: Exception, url: DatabaseURL) -> Exception:
     if sqlstate in {"28P01", "28000"} or "password authentication failed" in text:
         return ConfigurationError(f"cannot connect to PostgreSQL at {where}: authentication failed for user {info.get('user', '')!r}")
     # libpq reports connection failures without a SQLSTATE, so the message is all there is here.
+    if re.search(r'role "[^"]*" does not exist', text):
+        return ConfigurationError(f"cannot connect to PostgreSQL at {where}: user {info.get('user', '')!r} does not exist")
     if sqlstate == "3D000" or "does not exist" in text:
         return ConfigurationError(f"cannot connect to PostgreSQL at {where}: database does not exist")
     return DatabaseUnavailableError(f"cannot connect to PostgreSQL at {where}: {reason.strip()}")

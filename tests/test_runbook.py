@@ -790,6 +790,11 @@ def missing_database(site: Site) -> Outcome:
     return status_with(site.server.url_for(f"stocksbot_no_such_database_{uuid.uuid4().hex[:8]}"))(site)
 
 
+def missing_user(site: Site) -> Outcome:
+    url = site.url_of("stocksbot_empty").replace("//postgres", f"//stocksbot_no_such_user_{uuid.uuid4().hex[:8]}", 1)
+    return status_with(url)(site)
+
+
 def no_create_privilege(site: Site) -> Outcome:
     """A deploy user who may not create tables in public (PostgreSQL 15's default), with a password in the URL."""
     role = f"stocksbot_runbook_{uuid.uuid4().hex[:8]}"
@@ -951,6 +956,8 @@ MESSAGES: dict[str, Trigger] = {
     "TCP/IP connections?": Trigger(status_with(UNREACHABLE), 1, NO_SERVER),
     "cannot connect to PostgreSQL at <host>:<port>/<database>: database does not exist":
         Trigger(missing_database, 1, PG_ONLY),
+    "cannot connect to PostgreSQL at <host>:<port>/<database>: user '<user>' does not exist":
+        Trigger(missing_user, 1, PG_ONLY),
     "cannot connect to PostgreSQL at <host>:<port>/<database>: authentication failed for user 'deploy'":
         Trigger(in_process(auth_failure), 1, NO_SERVER),
     "authentication failed (SQLSTATE 28P01)": Trigger(in_process(auth_failure_with_sqlstate), 1, NO_SERVER),
