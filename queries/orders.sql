@@ -106,7 +106,7 @@ WHERE account_id = :account_id
 ORDER BY created_at, order_id;
 
 -- name: lock_order(account_id, order_id)^
--- Take the row lock of one order for the rest of the transaction and return it (a no-op write).
+-- Take the row lock of one order for the rest of the transaction and return it: the portable no-op write; PostgreSQL runs the SELECT ... FOR UPDATE of postgresql/orders.sql.
 -- Index: pk_orders
 UPDATE orders
 SET status = status

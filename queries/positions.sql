@@ -37,7 +37,7 @@ WHERE account_id = :account_id
     AND status = 'open';
 
 -- name: lock_open_position(account_id, symbol, strategy_key)^
--- Take the row lock of the open position of (symbol, strategy) and return it (a no-op write); nothing if none is open.
+-- Take the row lock of the open position of (symbol, strategy) and return it, nothing if none is open: the portable no-op write; PostgreSQL runs the SELECT ... FOR UPDATE of postgresql/positions.sql.
 -- Index: uq_positions_account_symbol_strategy_open
 UPDATE positions
 SET status = status
