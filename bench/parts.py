@@ -88,12 +88,62 @@ def main() -> None:
                     lambda: tuple(aiosql_function(conn, **params).values()), lambda: statement(conn, params))
             compare("enter a connection scope (nested generator context managers -> a class)",
                     lambda: _generator_scope(conn), lambda: _class_scope(db))
+        time_writes(db, lines)
         db.close()
+
+    # Cold start: yoyo's sqlparse.split of every migration file vs stocksbot.migration_files.split_sql.
+    import sqlparse
+
+    from stocksbot.migration_files import split_sql
+    from stocksbot.paths import migrations_dir
+
+    texts = [path.read_text(encoding="utf-8") for path in sorted(migrations_dir().glob("*.sql"))]
+    compare("split every migration file (sqlparse.split -> migration_files.split_sql)",
+            lambda: [sqlparse.split(text) for text in texts], lambda: [split_sql(text) for text in texts], 20)
 
     width = max(len(what) for what, _, _ in lines)
     print(f"{'step':<{width}}  {'before':>10}  {'after':>10}  saved")
     for what, before, after in lines:
         print(f"{what:<{width}}  {before * 1e6:8.2f}us  {after * 1e6:8.2f}us  {(before - after) * 1e6:6.2f}us ({before / after:.1f}x)")
+
+
+def time_writes(db: Any, lines: list[tuple[str, float, float]]) -> None:
+    """The fill path's trade insert with RETURNING (as before) and without (now), on the SQLite file,
+    in a transaction rolled back at the end; the two insert the same values but for the trade id."""
+    from stocksbot import trades
+    from stocksbot.values import new_id
+
+    statement_sql = trades.statements_of(db._engine._connection()).insert_trade.sql
+    returning_sql = statement_sql.rstrip().rstrip(";") + " RETURNING " + ", ".join(trades.TRADE_COLUMNS)
+    values = {
+        "account_id": "bench", "order_id": ORDER_ROW[1], "position_id": None, "strategy_id": None, "symbol": "AAPL",
+        "side": "buy", "leg": 0, "effect": "open", "quantity_e9": 1_000_000_000, "price_e8": 10_000_000_000,
+        "commission_e8": 0, "fees_e8": 0, "realized_pnl_e8": 0, "external_trade_id": None,
+        "executed_at": "2024-01-02T14:32:00.000000Z", "created_at": "2024-01-02T14:32:00.000000Z",
+    }
+
+    class RolledBack(Exception):
+        pass
+
+    try:
+        with db.transaction() as conn:
+            position_id = new_id()
+            conn.execute(
+                "INSERT INTO positions (account_id, position_id, symbol, side, status, quantity_e9, cost_basis_e8, "
+                "realized_pnl_e8, opened_at, updated_at) VALUES ('bench', ?, 'AAPL', 'long', 'open', 1, 1, 0, "
+                "'2024-01-02T14:32:00.000000Z', '2024-01-02T14:32:00.000000Z')", (position_id,),
+            )
+            values["position_id"] = position_id
+
+            def insert(sql: str, fetch: bool) -> Any:
+                cursor = conn.execute(sql, {**values, "trade_id": new_id()})
+                return cursor.fetchone() if fetch else cursor.rowcount
+
+            lines.append(("insert a fill's trade row (INSERT ... RETURNING -> INSERT)",
+                          best(lambda: insert(returning_sql, True), 2000), best(lambda: insert(statement_sql, False), 2000)))
+            raise RolledBack
+    except RolledBack:
+        pass
 
 
 def _slice_parse(text: str) -> datetime:
