@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.backends.core.sqlite3 import SQLiteBackend
 from yoyo.connections import parse_uri
@@ -149,10 +148,7 @@ class Migrator:
     def migrations(self) -> Any:
         """The yoyo migration list of ``migrations/`` in dependency order (read without sqlparse where
         :mod:`stocksbot.migration_files` can split the files)."""
-        migrations = read_migrations(str(self.directory))
-        for migration in migrations:
-            migration_files.load(migration)
-        return migrations
+        return migration_files.read(str(self.directory))
 
     def status(self) -> list[MigrationState]:
         """Every migration file, applied or pending, in order."""

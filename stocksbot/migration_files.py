@@ -9,7 +9,9 @@ proves it on every file). Anything it does not handle (dollar quoting, ``BEGIN .
 bodies) is left to sqlparse.
 
 :func:`load` then fills in a yoyo ``Migration`` the way its own ``load()`` does for a
-``.sql`` file; yoyo sees a loaded migration and applies it as usual.
+``.sql`` file; yoyo sees a loaded migration and applies it as usual. :func:`read` is yoyo's
+``read_migrations`` for a directory of plain ``.sql`` migrations, loaded that way (without
+the import of yoyo's ``new`` command that ``read_migrations`` makes to skip its temp files).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import types
 from itertools import zip_longest
 from typing import Any
 
-from yoyo.migrations import Migration, StepCollector, parse_metadata_from_sql_comments
+from yoyo.migrations import Migration, MigrationList, StepCollector, parse_metadata_from_sql_comments
 
 #: What the scanner stops at: a comment, a quote, a statement's end, or what needs the real tokenizer.
 _NEXT = re.compile(r"--|/\*|['\";]|\$|# |\bBEGIN\b", re.IGNORECASE)
@@ -111,3 +113,24 @@ def load(migration: Any) -> None:
     migration._depends = depends
     migration.use_transactions = {"true": True, "false": False}[directives.get("transactional", "true").lower()]
     migration.steps = collector.create_steps(migration.use_transactions)
+
+
+def read(directory: str) -> Any:
+    """The migrations of ``directory`` as yoyo's ``read_migrations(directory)`` lists them, each loaded
+    by :func:`load`; a directory holding Python or post-apply migrations goes to yoyo's own reader."""
+    paths = sorted(
+        name for name in os.listdir(directory)
+        if name.endswith((".sql", ".py")) and os.path.isfile(os.path.join(directory, name))
+    )
+    if any(name.endswith(".py") or name.startswith("post-apply") for name in paths):
+        from yoyo import read_migrations
+
+        migrations = read_migrations(directory)
+    else:
+        migrations = MigrationList([
+            Migration(name[: -len(".sql")], os.path.join(directory, name), source_dir=directory)
+            for name in paths if not name.endswith(".rollback.sql")
+        ])
+    for migration in migrations:
+        load(migration)
+    return migrations

@@ -75,6 +75,18 @@ def test_loaded_migrations_equal_what_yoyo_loads_itself() -> None:
         assert (yoyos.use_transactions, yoyos.module.__doc__) == (mine.use_transactions, mine.module.__doc__), mine.id
 
 
+def test_read_lists_what_yoyo_lists_each_migration_loaded() -> None:
+    ours, theirs = migration_files.read(str(migrations_dir())), read_migrations(str(migrations_dir()))
+    assert sorted((m.id, m.path) for m in theirs) == sorted((m.id, m.path) for m in ours)
+    assert len(ours) >= 7 and all(m.loaded for m in ours)
+
+
+def test_a_python_migration_directory_goes_to_yoyos_reader(tmp_path: Path) -> None:
+    (tmp_path / "0001.a.sql").write_text("CREATE TABLE a (n INTEGER);\n")
+    (tmp_path / "0002.b.py").write_text("from yoyo import step\nsteps = [step('CREATE TABLE b (n INTEGER)')]\n")
+    assert ["0001.a", "0002.b"] == sorted(m.id for m in migration_files.read(str(tmp_path)))
+
+
 def test_a_file_the_scanner_cannot_split_is_loaded_by_yoyo(tmp_path: Path) -> None:
     (tmp_path / "0001.trigger.sql").write_text(
         "CREATE TABLE x (n INTEGER);\nCREATE TRIGGER t AFTER INSERT ON x BEGIN UPDATE x SET n = 1; END;\n"
