@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .paths import migrations_dir, queries_dir
-from .sqlcheck import mask
+from .sqlcheck import mask, split_top_level
 
 __all__ = [
     "ADDED_VERBS", "Catalog", "IndexDefinition", "OPERATORS", "Plan", "Query", "SqlFile", "VERBS",
@@ -305,21 +305,6 @@ def load_catalog(directory: Path | None = None, *, migrations: Path | None = Non
     return catalog
 
 
-def _split_top_level(text: str, code: str) -> list[str]:
-    """Split ``text`` at the commas that are outside parentheses (judged on its masked ``code``)."""
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(code):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    items.append(text[start:])
-    return [item.strip() for item in items if item.strip()]
-
-
 def _top_level_keyword(code: str, keyword: str, start: int = 0) -> int:
     """Offset of the first ``keyword`` outside parentheses at or after ``start``, or -1."""
     depth = 0
@@ -355,7 +340,7 @@ def result_columns(sql: str) -> tuple[str, ...]:
         end = _top_level_keyword(code, "FROM", start)
     end = len(code) if end < 0 else end
     names = []
-    for item in _split_top_level(sql[start:end], code[start:end]):
+    for item in split_top_level(sql[start:end], code[start:end]):
         alias = re.search(r"\bAS\s+([A-Za-z_]\w*)\s*$", item, re.IGNORECASE)
         name = alias or re.search(r"([A-Za-z_]\w*)\s*$", item)
         names.append(name.group(1) if name else " ".join(item.split()))

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .errors import ConfigurationError, DatabaseError
-from .sqlcheck import mask
+from .sqlcheck import mask, split_top_level
 
 if TYPE_CHECKING:  # pragma: no cover
     from .db import Database
@@ -128,21 +128,6 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _split_top_level(text: str) -> list[str]:
-    code = mask(text)
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(code):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    items.append(text[start:])
-    return [item.strip() for item in items if item.strip()]
-
-
 def _parenthesised(text: str, start: int) -> tuple[str, int]:
     """The text inside the parentheses opening at or after ``start``, and the offset after them."""
     code = mask(text)
@@ -159,7 +144,7 @@ def _parenthesised(text: str, start: int) -> tuple[str, int]:
 
 
 def _names(text: str) -> tuple[str, ...]:
-    return tuple(_squash(part).strip('"') for part in _split_top_level(text))
+    return tuple(_squash(part).strip('"') for part in split_top_level(text))
 
 
 _TABLE_CONSTRAINT = re.compile(r"^(?:CONSTRAINT\s+(?P<name>\w+)\s+)?(?P<kind>PRIMARY\s+KEY|UNIQUE|CHECK|FOREIGN\s+KEY)\b", re.I)
@@ -172,7 +157,7 @@ def _sqlite_constraints(create_sql: str) -> list[Constraint]:
     """Table and column constraints, parsed from the stored CREATE TABLE text."""
     body, _ = _parenthesised(create_sql, 0)
     constraints: list[Constraint] = []
-    for item in _split_top_level(body):
+    for item in split_top_level(body):
         match = _TABLE_CONSTRAINT.match(item)
         if match:
             constraints.append(_sqlite_constraint(match.group("name") or "", match.group("kind"), item[match.end():], ()))
@@ -216,7 +201,7 @@ def _sqlite_constraint(name: str, kind_word: str, rest: str, columns: tuple[str,
 def _sqlite_generated(create_sql: str) -> dict[str, str]:
     body, _ = _parenthesised(create_sql, 0)
     found: dict[str, str] = {}
-    for item in _split_top_level(body):
+    for item in split_top_level(body):
         column = re.match(r'^"?(\w+)"?', item)
         generated = re.search(r"\b(?:GENERATED\s+ALWAYS\s+)?AS\s*\(", mask(item), re.I)
         if column and generated and not _TABLE_CONSTRAINT.match(item):
@@ -270,7 +255,7 @@ def _describe_sqlite(conn: Any) -> Schema:
                 where = _squash(text[where_at.end():]).rstrip(";").strip() if where_at else None
             if text and "<expression>" in key_columns:
                 inside, _ = _parenthesised(text, re.search(r"\bON\s+\S+", text, re.I).end())  # type: ignore[union-attr]
-                key_columns = tuple(_squash(part) for part in _split_top_level(inside))
+                key_columns = tuple(_squash(part) for part in split_top_level(inside))
             indexes.append(Index(index_name, key_columns, bool(unique), where))
         tables[name] = Table(
             name, columns, tuple(sorted(constraints, key=_constraint_key)), tuple(sorted(indexes, key=lambda i: i.name)),
@@ -479,6 +464,28 @@ def _constraint_identity(constraint: Constraint) -> str:
     return constraint.name or f"unnamed {constraint.kind} {constraint.definition}"
 
 
+def _member_differences(
+    kind: str, table: str, keys: Iterable[str], want: dict[str, Any], have: dict[str, Any],
+    where_of: Any, describe: Any, *, made: str, describe_dropped: bool = True,
+) -> list[Difference]:
+    """The differences of one kind of table member (columns, constraints or indexes), in ``keys`` order:
+    one only in the database, one only in the migrations, one defined differently."""
+    out: list[Difference] = []
+    for key in keys:
+        expected, actual = want.get(key), have.get(key)
+        where = where_of(key)
+        if expected is None:
+            out.append(Difference(kind, table, key, f"{where}: in the database, not in the migrations "
+                                  f"({describe(actual)}; {made} by hand?)"))
+        elif actual is None:
+            dropped = f"{describe(expected)}; dropped?" if describe_dropped else "dropped?"
+            out.append(Difference(kind, table, key, f"{where}: missing from the database ({dropped})"))
+        elif expected != actual:
+            out.append(Difference(kind, table, key, f"{where}: is {describe(actual)} in the database, "
+                                  f"{describe(expected)} in the migrations"))
+    return out
+
+
 def compare(reference: Schema, live: Schema) -> list[Difference]:
     """Every difference between the reference schema and the live one, table by table."""
     out: list[Difference] = []
@@ -492,45 +499,23 @@ def compare(reference: Schema, live: Schema) -> list[Difference]:
             continue
         want_columns = {c.name: c for c in want.columns}
         have_columns = {c.name: c for c in have.columns}
-        for column in [c.name for c in want.columns] + [c.name for c in have.columns if c.name not in want_columns]:
-            expected, actual = want_columns.get(column), have_columns.get(column)
-            where = f"column {name}.{column}"
-            if expected is None:
-                out.append(Difference("column", name, column, f"{where}: in the database, not in the migrations "
-                                      f"({_describe_column(actual)}; added by hand?)"))  # type: ignore[arg-type]
-            elif actual is None:
-                out.append(Difference("column", name, column, f"{where}: missing from the database (dropped?)"))
-            elif expected != actual:
-                out.append(Difference("column", name, column, f"{where}: is {_describe_column(actual)} in the database, "
-                                      f"{_describe_column(expected)} in the migrations"))
+        column_order = [c.name for c in want.columns] + [c.name for c in have.columns if c.name not in want_columns]
+        out += _member_differences(
+            "column", name, column_order, want_columns, have_columns, lambda column: f"column {name}.{column}",
+            _describe_column, made="added", describe_dropped=False,
+        )
         want_constraints = {_constraint_identity(c): c for c in want.constraints}
         have_constraints = {_constraint_identity(c): c for c in have.constraints}
-        for identity in sorted(set(want_constraints) | set(have_constraints)):
-            expected_c, actual_c = want_constraints.get(identity), have_constraints.get(identity)
-            where = f"constraint {identity} on {name}"
-            if expected_c is None:
-                out.append(Difference("constraint", name, identity, f"{where}: in the database, not in the migrations "
-                                      f"({actual_c.definition}; added by hand?)"))  # type: ignore[union-attr]
-            elif actual_c is None:
-                out.append(Difference("constraint", name, identity, f"{where}: missing from the database "
-                                      f"({expected_c.definition}; dropped?)"))
-            elif expected_c != actual_c:
-                out.append(Difference("constraint", name, identity, f"{where}: is {actual_c.definition} in the database, "
-                                      f"{expected_c.definition} in the migrations"))
+        out += _member_differences(
+            "constraint", name, sorted(set(want_constraints) | set(have_constraints)), want_constraints,
+            have_constraints, lambda identity: f"constraint {identity} on {name}", lambda c: c.definition, made="added",
+        )
         want_indexes = {i.name: i for i in want.indexes}
         have_indexes = {i.name: i for i in have.indexes}
-        for index_name in sorted(set(want_indexes) | set(have_indexes)):
-            expected_i, actual_i = want_indexes.get(index_name), have_indexes.get(index_name)
-            where = f"index {index_name} on {name}"
-            if expected_i is None:
-                out.append(Difference("index", name, index_name, f"{where}: in the database, not in the migrations "
-                                      f"({_describe_index(actual_i)}; created by hand?)"))  # type: ignore[arg-type]
-            elif actual_i is None:
-                out.append(Difference("index", name, index_name, f"{where}: missing from the database "
-                                      f"({_describe_index(expected_i)}; dropped?)"))
-            elif expected_i != actual_i:
-                out.append(Difference("index", name, index_name, f"{where}: is {_describe_index(actual_i)} in the database, "
-                                      f"{_describe_index(expected_i)} in the migrations"))
+        out += _member_differences(
+            "index", name, sorted(set(want_indexes) | set(have_indexes)), want_indexes, have_indexes,
+            lambda index_name: f"index {index_name} on {name}", _describe_index, made="created",
+        )
     return out
 
 

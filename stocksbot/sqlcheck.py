@@ -100,6 +100,23 @@ def mask(sql: str, *, keep_strings: bool = False) -> str:
     return "".join(out)
 
 
+
+def split_top_level(text: str, code: str | None = None) -> list[str]:
+    """Split ``text`` at the commas outside parentheses, judged on its masked form (``code``, or
+    :func:`mask` of the text), so a comma in a comment or string never splits; items stripped."""
+    code = mask(text) if code is None else code
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(code):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip() for item in items if item.strip()]
+
 def _is_parameter_suffix(sql: str, i: int) -> bool:
     # "$1" is a positional parameter, not a dollar quote; "$$" and "$tag$" are quotes.
     return i + 1 < len(sql) and sql[i + 1].isdigit()
