@@ -50,13 +50,21 @@ def backup(url: "str | Database | None", path: str | os.PathLike[str], *, overwr
     """
     where = resolve_url(url)
     target = Path(path).expanduser()
+    try:
+        return _backup(where, target, overwrite)
+    except (OSError, UnicodeEncodeError) as exc:  # a name too long or not encodable, a read-only directory, a full disk
+        raise BackupError(f"cannot write the backup {target}: {_reason(exc)}") from exc
+
+
+def _backup(where: "DatabaseURL", target: Path, overwrite: bool) -> Path:
     if target.is_dir():
         raise BackupError(f"backup path {target} is a directory: give a file name")
     if target.exists() and not overwrite:
         raise BackupError(f"backup path {target} already exists: choose another path or overwrite it explicitly")
     if not target.parent.is_dir():
         raise BackupError(f"cannot write the backup: directory {target.parent} does not exist")
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    # Beside the target so the final rename is atomic; cut short so a 255-byte name still gets one.
+    partial = target.with_name(f".{target.name[:200]}.{os.getpid()}.partial")
     try:
         if where.dialect == "sqlite":
             _sqlite_backup(where, partial)
@@ -79,12 +87,15 @@ def restore(url: "str | Database | None", path: str | os.PathLike[str]) -> None:
     """
     where = resolve_url(url)
     source = Path(path).expanduser()
-    if not source.is_file():
-        raise BackupError(f"no backup file at {source}")
-    if where.dialect == "sqlite":
-        _sqlite_restore(where, source)
-    else:
-        _pg_restore(where, source)
+    try:
+        if not source.is_file():
+            raise BackupError(f"no backup file at {source}")
+        if where.dialect == "sqlite":
+            _sqlite_restore(where, source)
+        else:
+            _pg_restore(where, source)
+    except (OSError, UnicodeEncodeError) as exc:  # a name too long or not encodable, an unreadable file
+        raise BackupError(f"cannot restore from {source}: {_reason(exc)}") from exc
 
 
 def default_backup_path(url: "str | Database | None", label: str = "backup", directory: str | os.PathLike[str] | None = None) -> Path:
@@ -251,6 +262,13 @@ def resolve_url(url: "str | Database | None") -> "DatabaseURL":
     if isinstance(url, Database):
         return url.url
     return DatabaseURL.parse(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
+
+
+def _reason(exc: OSError | UnicodeEncodeError) -> str:
+    """What the operating system said, without repeating the file name the message already shows."""
+    if isinstance(exc, UnicodeEncodeError):
+        return "the file name cannot be encoded for the file system"
+    return exc.strerror or str(exc)
 
 
 def _fsync(path: Path) -> None:

@@ -309,7 +309,11 @@ class Migrator:
             conn.close()  # ends the session, which releases the advisory lock
 
     def _file_lock(self, path: Path) -> Iterator[None]:
-        with open(path, "a") as handle:
+        try:
+            handle = open(path, "a")
+        except OSError as exc:  # a name too long, a read-only directory
+            raise MigrationError(f"cannot open the migration lock file {path}: {exc.strerror or exc}") from exc
+        with handle:
             deadline = time.monotonic() + self.lock_timeout
             while True:
                 try:

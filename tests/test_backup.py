@@ -33,6 +33,7 @@ from stocksbot.backup import (
 )
 from stocksbot.cli_backup import add_backup_commands
 from stocksbot.db import DatabaseURL
+from stocksbot.migrate import Migrator
 from factories import fill_order, make_order, make_strategy
 from reliability_workers import (
     check_invariants,
@@ -243,6 +244,40 @@ def test_backup_refuses_an_existing_path_and_a_missing_sqlite_database(database_
         backup(f"sqlite:///{missing}", tmp_path / "out.db")
     assert not missing.exists(), "a backup must not create the database it was asked to copy"
     assert not (tmp_path / "out.db").exists()
+
+
+def test_file_system_errors_are_backup_errors_with_the_cause_chained(
+    db: stocksbot.Database, database_url: str, tmp_path: Path
+) -> None:
+    """A name the file system refuses (longer than 255 bytes) or a read-only directory: a BackupError."""
+    storage = StorageService(db)
+    some_trading(storage, "kept")
+    before = rows(db)
+    too_long = tmp_path / ("b" * 300)
+    with pytest.raises(BackupError, match="cannot write the backup .*: File name too long") as written:
+        backup(database_url, too_long)
+    assert isinstance(written.value.__cause__, OSError)
+    with pytest.raises(BackupError, match="cannot restore from .*: File name too long") as restored:
+        restore(database_url, too_long)
+    assert isinstance(restored.value.__cause__, OSError)
+    unencodable = tmp_path / "b-\ud800"  # a lone surrogate: no file system encoding can write it
+    with pytest.raises(BackupError, match="cannot write the backup .*: the file name cannot be encoded"):
+        backup(database_url, unencodable)
+    with pytest.raises(BackupError, match="no backup file at"):
+        restore(database_url, unencodable)
+    assert rows(db) == before
+
+    longest = tmp_path / ("c" * 255)  # the longest name allowed still gets its temporary file beside it
+    assert longest == backup(database_url, longest)
+    restore(database_url, longest)
+    assert rows(db) == before
+
+
+def test_a_migration_lock_file_that_cannot_be_made_is_a_migration_error(tmp_path: Path) -> None:
+    """SQLite's migration lock is a file beside the database: a name too long for it is one clear error."""
+    database = tmp_path / ("d" * 250)  # the database name fits, ``<name>.migrate.lock`` does not
+    with pytest.raises(stocksbot.MigrationError, match="cannot open the migration lock file .*: File name too long"):
+        Migrator(f"sqlite:///{database}").upgrade()
 
 
 def test_a_missing_pg_client_tool_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -877,6 +877,15 @@ def backup_without_client_tools(site: Site) -> Outcome:
     return outcome(site.run(f"stocksbot db backup {BACKUP}", env={"PATH": str(BIN)}))
 
 
+def backup_to_a_name_too_long(site: Site) -> Outcome:
+    return outcome(site.run(f"stocksbot db backup /var/backups/{'b' * 300}"))
+
+
+def upgrade_without_room_for_the_lock_file(site: Site) -> Outcome:
+    """A database name that fits, with no room left for its ``.migrate.lock`` suffix."""
+    return outcome(site.run("stocksbot db upgrade", env={"DATABASE_URL": f"sqlite:///{site.root}/{'d' * 250}"}))
+
+
 def restore_of_nothing(site: Site) -> Outcome:
     return outcome(site.run("stocksbot db restore /var/backups/no-such.backup"))
 
@@ -973,6 +982,7 @@ MESSAGES: dict[str, Trigger] = {
         Trigger(lock_held_by_another_run, 1, PG_ONLY),
     "another migration run holds /var/lib/stocksbot/stocksbot.db.migrate.lock; gave up after 300s "
     "(STOCKSBOT_MIGRATION_LOCK_TIMEOUT)": Trigger(lock_held_by_another_run, 1, SQLITE_ONLY),
+    "cannot open the migration lock file <path>: <reason>": Trigger(upgrade_without_room_for_the_lock_file, 1, NO_SERVER),
     LOCK_ROW_LINE: Trigger(live_lock_row, 1),
     "stocksbot: error: migrations are locked by process 4242 since 2024-03-01 14:30:00.123456 (yoyo_lock); "
     "if no migration is running, clear it with `stocksbot db unlock`": Trigger(live_lock_row, 1),
@@ -992,6 +1002,7 @@ MESSAGES: dict[str, Trigger] = {
     "pg_dump not found on PATH: install the PostgreSQL client tools (e.g. `apt install postgresql-client`) at least "
     "as new as the server, or add them to PATH": Trigger(backup_without_client_tools, 1, PG_ONLY),
     "no backup file at <path>": Trigger(restore_of_nothing, 1),
+    "cannot write the backup <path>: <reason>": Trigger(backup_to_a_name_too_long, 1),
     # the command itself
     "interrupted": Trigger(interrupted, 130),
     "unexpected <ErrorType>: ... (run with STOCKSBOT_DEBUG=1 for a traceback)": Trigger(unexpected_error, 1, NO_SERVER),
