@@ -29,7 +29,7 @@ import argparse
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from .errors import StocksbotError
 
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``stocksbot`` parser: one subparser per command group."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="stocksbot: the SQL-first persistence layer of a stock-trading bot.",
         epilog="Exit codes: 0 ok, 1 failure (one line on stderr), 2 bad usage, 3 pending migrations (db status), "
@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sql_commands(groups)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors, which quote the arguments they refuse, never show a password.
+
+    ``add_parser`` makes every subcommand's parser of this class too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        from .db import redact_passwords
+
+        super().error(redact_passwords(message))
 
 
 def database_url_options() -> argparse.ArgumentParser:

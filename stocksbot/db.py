@@ -156,6 +156,14 @@ class DatabaseURL:
         return f"postgresql+psycopg://{auth}{host}{port}/{dbname}{query}"
 
 
+_URL_PASSWORD = re.compile(r"(?P<user>[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/]*@")
+
+
+def redact_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***`` (for messages that quote arguments)."""
+    return _URL_PASSWORD.sub(r"\g<user>***@", text)
+
+
 def _redact(url: str) -> str:
     """The URL with any password replaced by ``***``."""
     try:

@@ -477,6 +477,21 @@ def test_a_password_in_the_url_is_never_printed(pg_server, tmp_path: Path, capsy
     assert "postgres:***@" in outputs[0]
 
 
+@pytest.mark.parametrize("argv", [
+    ["sql", "explain", "--", "--database-url", f"postgresql://u:{SECRET}@127.0.0.1:1/db"],
+    ["db", "status", f"postgresql://u:{SECRET}@127.0.0.1:1/db"],
+    ["orders", f"--database-url=postgresql://u:p@{SECRET}@h/db", "--bogus", f"postgres://x:{SECRET}@h/db"],
+    ["db", "downgrade", "--steps", f"postgresql://u:{SECRET}@h/db"],
+])
+def test_a_usage_error_that_quotes_a_url_hides_its_password(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    """argparse quotes the arguments it refuses; a password inside one is shown as ``***``."""
+    code, out, err = cli(capsys, *argv)
+
+    assert (2, "") == (code, out)
+    assert SECRET not in err
+    assert ":***@" in err.splitlines()[-1]
+
+
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
 ):
