@@ -14,13 +14,17 @@ What stocksbot adds to plain yoyo (docs/migrations.md):
 from __future__ import annotations
 
 import fcntl
+import getpass
 import logging
 import os
+import socket
 import sqlite3
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -64,8 +68,28 @@ class LogEntry:
     hostname: str
 
 
+@lru_cache(maxsize=None)
+def _who_and_where() -> tuple[str, str]:
+    """The user and host name yoyo writes on each ``_yoyo_log`` row, looked up once per process."""
+    return getpass.getuser(), socket.getfqdn()
+
+
 class _AtomicMarksMixin:
     """Apply (or roll back) a migration and record it in the same transaction."""
+
+    def get_log_data(self, migration: Any = None, operation: str = "apply") -> dict[str, Any]:
+        """yoyo's ``_yoyo_log`` row, the same columns and values, with the user and host looked up
+        once: yoyo calls ``socket.getfqdn()``, a DNS query, for every row (seconds each where DNS is slow)."""
+        username, hostname = _who_and_where()
+        return {
+            "id": str(uuid.uuid1()),
+            "migration_id": migration.id if migration else None,
+            "migration_hash": migration.hash if migration else None,
+            "username": username,
+            "hostname": hostname,
+            "created_at_utc": datetime.now(timezone.utc).replace(tzinfo=None),
+            "operation": operation,
+        }
 
     def apply_one(self, migration: Any, force: bool = False, mark: bool = True) -> None:
         migration.load()

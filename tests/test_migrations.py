@@ -272,6 +272,28 @@ def test_status_and_history_of_a_never_migrated_database(empty_database_url):
 # --- one schema on both engines ----------------------------------------------------------------
 
 
+def test_the_log_names_the_user_and_host_as_yoyo_does_looking_the_host_up_once(empty_database_url, monkeypatch):
+    """Each _yoyo_log row carries yoyo's user and host values; the DNS lookup runs once, not once per row."""
+    import getpass
+    import socket
+
+    from stocksbot import migrate
+
+    lookups = []
+    real_getfqdn = socket.getfqdn
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: lookups.append(a) or real_getfqdn(*a))
+    migrate._who_and_where.cache_clear()
+    migrator = Migrator(empty_database_url)
+
+    migrator.upgrade()
+    migrator.downgrade(steps=2)
+
+    entries = migrator.history()
+    assert len(ALL_IDS) + 2 == len(entries)
+    assert {(getpass.getuser(), real_getfqdn())} == {(entry.username, entry.hostname) for entry in entries}
+    assert 1 == len(lookups)
+
+
 def test_schema_is_identical_on_sqlite_and_postgresql(pg_server, tmp_path):
     """Tables, columns (name, type family, NOT NULL, default), keys, constraint and index names match."""
     sqlite_url = f"sqlite:///{tmp_path / 'schema.db'}"
