@@ -278,7 +278,8 @@ class StorageService:
 
         With ``external_trade_id`` (the broker's execution id) the call is idempotent:
         recording the same execution again returns the existing trade and changes
-        nothing. A fill on an order that is not submitted or partially filled raises
+        nothing; sent again with another quantity, price, commission or fees, it is a
+        ConflictError (a recorded execution is never changed). A fill on an order that is not submitted or partially filled raises
         InvalidTransitionError; one larger than what remains raises OverfillError.
         A flip returns the closing leg.
         """
@@ -312,8 +313,7 @@ class StorageService:
                 conn, account_id=account, order_id=order_id, external_trade_id=fill.external_trade_id,
             )
             if existing is not None:
-                log.info("execution %s of order %s already recorded: no-op", fill.external_trade_id, order_id)
-                return existing
+                return self._resent(conn, order_id, fill, existing)
         status, quantity_e9, filled_e9, notional_e8 = order[_STATUS], order[_QUANTITY], order[_FILLED], order[_NOTIONAL]
         if status not in _WORKING_VALUES:
             raise InvalidTransitionError(f"order {order_id} is {status}; a fill needs a submitted or partially filled order")
@@ -444,6 +444,25 @@ class StorageService:
             return [self.db.run_in_transaction(lambda conn: self._record_fill(conn, order_id, fill))]
         return self.db.run_in_transaction(lambda conn: self._record_batch(conn, prepared))
 
+    def _resent(self, conn: Any, order_id: str, fill: "_Fill", leg0: Trade) -> Trade:
+        """The trade already recorded for a re-sent execution (leg 0 of a flip), after checking that
+        the fill sent again is the same one: quantity, price, commission and fees, over both legs
+        of a flip. A different one is a ConflictError: a recorded execution is never changed."""
+        legs = [leg0]
+        if leg0.effect == TradeEffect.CLOSE:  # it may be a flip's closing leg: the opening leg holds the rest
+            opening = trades.find_trade_by_execution(
+                conn, account_id=self.account_id, order_id=order_id, external_trade_id=leg0.external_trade_id or "", leg=1,
+            )
+            legs += [opening] if opening is not None else []
+        recorded = _Fill(
+            sum(quantity_to_db(leg.quantity) for leg in legs), money_to_db(leg0.price),
+            sum(money_to_db(leg.commission) for leg in legs), sum(money_to_db(leg.fees) for leg in legs),
+            leg0.executed_at, leg0.external_trade_id,
+        )
+        _same_execution(order_id, fill, recorded)
+        log.info("execution %s of order %s already recorded: no-op", fill.external_trade_id, order_id)
+        return leg0
+
     def _record_batch(self, conn: Any, prepared: list[tuple[str, "_Fill"]]) -> list[Trade]:
         """record_fills' unit of work, in a few round trips whatever the number of fills.
 
@@ -484,11 +503,13 @@ class StorageService:
             execution = fill.external_trade_id
             if execution is not None:
                 earlier = recorded.get((order_id, execution))
-                if earlier is None and (order_id, execution) in in_batch:
-                    earlier = results[in_batch[(order_id, execution)]]
                 if earlier is not None:
-                    log.info("execution %s of order %s already recorded: no-op", execution, order_id)
-                    results.append(earlier)
+                    results.append(self._resent(conn, order_id, fill, earlier))
+                    continue
+                if (order_id, execution) in in_batch:  # sent twice in this batch
+                    first = in_batch[(order_id, execution)]
+                    _same_execution(order_id, fill, prepared[first][1])
+                    results.append(results[first])
                     continue
                 in_batch[(order_id, execution)] = number
             state = book_orders[order_id]
@@ -872,6 +893,18 @@ def _validated_imports(
             strategy_totals.add(effect, realized_e8, commission_e8, fees_e8)
     ids = new_ids(len(prepared))  # the trade ids, made together, in row order
     return [(account_id, trade_id, *row[2:]) for row, trade_id in zip(prepared, ids)], totals
+
+
+def _same_execution(order_id: str, fill: "_Fill", recorded: "_Fill") -> None:
+    """Refuse a re-sent execution whose figures differ from the ones recorded (ConflictError, nothing written)."""
+    given = (fill.quantity_e9, fill.price_e8, fill.commission_e8, fill.fees_e8)
+    if given != (recorded.quantity_e9, recorded.price_e8, recorded.commission_e8, recorded.fees_e8):
+        raise ConflictError(
+            f"execution {fill.external_trade_id} of order {order_id} is already recorded as quantity "
+            f"{recorded.quantity}, price {recorded.price}, commission {recorded.commission}, fees {recorded.fees}; "
+            f"it was sent again as quantity {fill.quantity}, price {fill.price}, commission {fill.commission}, "
+            f"fees {fill.fees}: a recorded execution is never changed"
+        )
 
 
 class _Fill:

@@ -19,7 +19,7 @@ import pytest
 
 import stocksbot
 from factories import snapshot
-from stocksbot import InvalidTransitionError, NotFoundError, OverfillError, StorageService, Trade
+from stocksbot import ConflictError, InvalidTransitionError, NotFoundError, OverfillError, StorageService, Trade
 from stocksbot.values import new_id
 
 D = Decimal
@@ -161,6 +161,26 @@ def test_a_batch_repeated_is_a_no_op_returning_the_same_trades(db, batch):
 
     assert [t.trade_id for t in first] == [t.trade_id for t in again]
     assert before == snapshot(db)
+
+
+def test_an_execution_sent_again_with_other_figures_refuses_the_batch(db, batch):
+    """Against a recorded execution or an earlier fill of the same batch, another quantity, price,
+    commission or fees under the same execution id is a ConflictError, and nothing of the batch is written."""
+    order = batch.create_order("AAPL", "buy", "market", 10)
+    batch.update_order_status(order.order_id, "submitted")
+    sent = {"order_id": order.order_id, "quantity": 2, "price": 100, "commission": "0.5", "external_trade_id": "E1"}
+    [recorded] = batch.record_fills([sent])
+    before = snapshot(db)
+    fresh = {"order_id": order.order_id, "quantity": 1, "price": 100, "external_trade_id": "E2"}
+
+    with pytest.raises(ConflictError, match="execution E1 of order .* already recorded as quantity 2"):
+        batch.record_fills([fresh, {**sent, "quantity": 3}])
+    with pytest.raises(ConflictError, match="execution E2 of order .* already recorded as quantity 1"):
+        batch.record_fills([fresh, {**fresh, "price": 101}])
+    assert before == snapshot(db)
+
+    same = batch.record_fills([fresh, {**sent}, {**fresh}])
+    assert [same[0].trade_id, recorded.trade_id, same[0].trade_id] == [t.trade_id for t in same]
 
 
 def test_a_refused_fill_refuses_the_whole_batch_with_the_error_one_by_one_meets(db, one, batch):

@@ -14,6 +14,7 @@ import pytest
 
 from factories import BOOK_TABLES, fill_order, make_order, make_strategy, snapshot
 from stocksbot import (
+    ConflictError,
     InvalidTransitionError,
     NotFoundError,
     OrderSide,
@@ -506,6 +507,41 @@ def test_a_resent_flip_counts_once(db, storage):
     assert 2 == len(storage.get_trades(order_id=order.order_id))
     [short] = storage.get_open_positions(symbol="AAPL")
     assert (PositionSide.SHORT, D(15)) == (short.side, short.quantity)
+
+
+@pytest.mark.parametrize("changed", [
+    {"quantity": 5}, {"price": "100.01"}, {"commission": "1.5"}, {"fees": "0.01"}, {"commission": 0},
+])
+def test_an_execution_sent_again_with_other_figures_is_a_conflict_and_changes_nothing(db, storage, changed):
+    """The same execution id with another quantity, price, commission or fees is not the same
+    execution: ConflictError naming both versions, nothing written; the recorded one stays."""
+    order = make_order(storage, "AAPL", "buy", 10)
+    sent = {"quantity": 4, "price": "100", "commission": "1", "fees": 0, "external_trade_id": "x-1"}
+    first = storage.record_fill(order.order_id, **sent)
+    before = snapshot(db)
+
+    with pytest.raises(ConflictError, match=r"execution x-1 of order .* is already recorded as quantity 4(\.0+)?, "
+                                            r"price 100(\.0+)?, commission 1(\.0+)?, fees 0.*never changed"):
+        storage.record_fill(order.order_id, **{**sent, **changed})
+
+    assert before == snapshot(db)
+    assert first == storage.record_fill(order.order_id, **sent)  # the figures as recorded: still a no-op
+    assert first == storage.record_fill(order.order_id, **{**sent, "price": "100.000", "fees": "0.00"})  # equal values
+
+
+def test_a_flip_sent_again_is_compared_over_both_legs(db, storage):
+    """A flip's legs split its quantity, commission and fees: the re-sent fill matches their sums."""
+    fill_order(storage, "AAPL", "buy", 10, "100")
+    order = make_order(storage, "AAPL", "sell", 25)
+    sent = {"quantity": 25, "price": "110", "commission": "5", "fees": "0.25", "external_trade_id": "x-flip"}
+    closing = storage.record_fill(order.order_id, **sent)
+    before = snapshot(db)
+
+    assert closing == storage.record_fill(order.order_id, **sent)
+    for changed in ({"quantity": 10}, {"quantity": 24}, {"commission": "2"}, {"fees": "0.1"}):
+        with pytest.raises(ConflictError, match="already recorded as quantity 25"):
+            storage.record_fill(order.order_id, **{**sent, **changed})
+    assert before == snapshot(db)
 
 
 def test_the_same_execution_id_on_another_order_is_another_execution(storage):
