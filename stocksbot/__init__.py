@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    CommitOutcomeUnknownError,
     ConfigurationError,
     ConflictError,
     DatabaseError,
@@ -42,6 +43,7 @@ __all__ = [
     "StrategyMetrics",
     "Trade",
     "TradeEffect",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "ConflictError",
     "Database",

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .errors import ConfigurationError, DatabaseUnavailableError, TransientError, translate
+from .errors import CommitOutcomeUnknownError, ConfigurationError, DatabaseUnavailableError, TransientError, translate
 
 if TYPE_CHECKING:  # pragma: no cover
     from psycopg_pool import ConnectionPool
@@ -290,6 +290,8 @@ class Database:
             try:
                 with self.transaction() as conn:
                     return work(conn)
+            except CommitOutcomeUnknownError:  # it may have committed: running the work again could apply it twice
+                raise
             except TransientError:
                 attempt += 1
                 if attempt > self.settings.retry_attempts:
@@ -655,10 +657,18 @@ class _PostgresEngine(_Engine):
         import psycopg
 
         with self._pooled() as conn:
+            committing = False
             try:
                 with conn.transaction():
                     yield conn
+                    committing = True  # the work is done: leaving the block sends COMMIT
             except psycopg.Error as exc:  # raised by BEGIN or COMMIT (e.g. a serialization failure)
+                if committing and conn.broken:
+                    raise CommitOutcomeUnknownError(
+                        f"the connection to {self.url.safe} was lost while committing: the transaction may or may "
+                        "not have been committed (re-send a fill with its execution id; read back before "
+                        "repeating other work)", query="transaction",
+                    ) from exc
                 raise translate(exc, query="transaction") from exc
 
     @contextmanager

@@ -63,6 +63,14 @@ class DatabaseUnavailableError(TransientError):
     """The database cannot be reached (server down, connection lost, pool exhausted)."""
 
 
+class CommitOutcomeUnknownError(DatabaseUnavailableError):
+    """The connection was lost while the transaction committed: it may or may not have committed.
+
+    Never retried inside stocksbot, since running the work again could apply it twice. Re-send
+    an idempotent call (a fill with its execution id), or read back before repeating anything else.
+    """
+
+
 class ConfigurationError(StocksbotError):
     """The database URL or a STOCKSBOT_* setting is not usable."""
 

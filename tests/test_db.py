@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,64 @@ def test_run_in_transaction_does_not_retry_other_errors(db: Any):
     with pytest.raises(ConflictError):
         db.run_in_transaction(work)
     assert ([1], []) == (calls, keys(db))
+
+
+# A deferred constraint trigger runs at COMMIT: this one ends its own server process there, so the
+# client loses the connection in the middle of committing, as when the network drops at that moment.
+LOSE_THE_COMMIT = """
+CREATE FUNCTION test_lose_the_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_terminate_backend(pg_backend_pid());
+    PERFORM pg_sleep(5);  -- the termination lands here
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER test_lose_the_commit AFTER INSERT ON {table} DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN ({condition}) EXECUTE FUNCTION test_lose_the_commit();
+"""
+
+
+@POSTGRES_ONLY
+def test_a_commit_whose_outcome_is_unknown_is_never_retried(db: Any, database_url: str):
+    """The connection lost during COMMIT: run_in_transaction raises CommitOutcomeUnknownError after one
+    attempt (running the work again could apply it twice), the cause chained; the pool goes on."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(LOSE_THE_COMMIT.format(table="config", condition="NEW.key = 'lost'"))
+    calls: list[int] = []
+
+    def work(conn: Any) -> None:
+        calls.append(1)
+        put(conn, "lost")
+
+    with pytest.raises(stocksbot.CommitOutcomeUnknownError, match="lost while committing") as raised:
+        db.run_in_transaction(work)
+
+    assert [1] == calls
+    assert isinstance(raised.value, stocksbot.DatabaseUnavailableError)
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+    assert db.run_in_transaction(lambda conn: put(conn, "after")) is None
+    assert ["after"] == keys(db)  # the lost one was rolled back by the server: the client could not know
+
+
+@POSTGRES_ONLY
+def test_a_fill_whose_commit_was_lost_is_recorded_once_when_re_sent(db: Any, database_url: str):
+    """The engine's recovery from an unknown commit: re-send the fill with its execution id."""
+    storage = StorageService(db)
+    order = storage.create_order("AAPL", "buy", "market", 10)
+    storage.update_order_status(order.order_id, "submitted")
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(LOSE_THE_COMMIT.format(table="trades", condition="NEW.external_trade_id = 'x-lost'"))
+    fill = {"quantity": 4, "price": "100", "external_trade_id": "x-lost"}
+
+    with pytest.raises(stocksbot.CommitOutcomeUnknownError):
+        storage.record_fill(order.order_id, **fill)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("DROP TRIGGER test_lose_the_commit ON trades")
+    trade = storage.record_fill(order.order_id, **fill)
+    again = storage.record_fill(order.order_id, **fill)
+
+    assert trade == again
+    assert [trade] == storage.get_trades(order_id=order.order_id)
+    assert Decimal(4) == storage.get_order(order.order_id).filled_quantity
 
 
 # --- PostgreSQL: no connection left idle in transaction ---------------------------------------------------
