@@ -373,10 +373,15 @@ class Migrator:
                 yield
         except LockTimeout as exc:
             row = backend.execute("SELECT pid, ctime FROM yoyo_lock").fetchone()
+            if row is None:  # no lock row: the write that takes it waited on the database itself
+                raise MigrationError(
+                    f"the database stayed busy for {self.lock_timeout:g}s (STOCKSBOT_MIGRATION_LOCK_TIMEOUT): "
+                    "another connection, such as the running bot, held its write lock; no migration holds "
+                    "yoyo_lock, so there is nothing to unlock: rerun, or stop the writers for the migration"
+                ) from exc
             raise MigrationError(
-                f"migrations are locked by process {row[0] if row else '?'} since "
-                f"{row[1] if row else '?'} (yoyo_lock); if no migration is running, "
-                "clear it with `stocksbot db unlock`"
+                f"migrations are locked by process {row[0]} since {row[1]} (yoyo_lock); if no migration is "
+                "running, clear it with `stocksbot db unlock`"
             ) from exc
 
 

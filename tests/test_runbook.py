@@ -986,7 +986,9 @@ MESSAGES: dict[str, Trigger] = {
     LOCK_ROW_LINE: Trigger(live_lock_row, 1),
     "stocksbot: error: migrations are locked by process 4242 since 2024-03-01 14:30:00.123456 (yoyo_lock); "
     "if no migration is running, clear it with `stocksbot db unlock`": Trigger(live_lock_row, 1),
-    LOCK_ROW_LINE.replace("<pid>", "?").replace("<time>", "?"): Trigger(busy_writer_during_upgrade, 1, SQLITE_ONLY),
+    "the database stayed busy for 300s (STOCKSBOT_MIGRATION_LOCK_TIMEOUT): another connection, such as the running "
+    "bot, held its write lock; no migration holds yoyo_lock, so there is nothing to unlock: rerun, or stop the "
+    "writers for the migration": Trigger(busy_writer_during_upgrade, 1, SQLITE_ONLY),
     "clearing a stale migration lock left by process <pid> at <time>": Trigger(stale_lock_row, 0),
     "the database has migrations this stocksbot does not know (<ids>): it was migrated by a newer version; "
     "upgrade stocksbot": Trigger(migrated_by_a_newer_release, 1),
