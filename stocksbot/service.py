@@ -279,9 +279,9 @@ class StorageService:
         With ``external_trade_id`` (the broker's execution id) the call is idempotent:
         recording the same execution again returns the existing trade and changes
         nothing; sent again with another quantity, price, commission or fees, it is a
-        ConflictError (a recorded execution is never changed). A fill on an order that is not submitted or partially filled raises
-        InvalidTransitionError; one larger than what remains raises OverfillError.
-        A flip returns the closing leg.
+        ConflictError (a recorded execution is never changed). A fill on an order that
+        is not submitted or partially filled raises InvalidTransitionError; one larger
+        than what remains raises OverfillError. A flip returns the closing leg.
         """
         order_id, fill = self._prepare_fill(order_id, quantity, price, commission, fees, executed_at, external_trade_id)
         return self.db.run_in_transaction(lambda conn: self._record_fill(conn, order_id, fill))
