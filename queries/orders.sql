@@ -51,8 +51,8 @@ FROM orders
 WHERE account_id = :account_id
     AND external_id = :external_id;
 
--- name: list_orders(account_id, status, limit)
--- Orders of the account, newest first; status filters when not null (list_orders_by_* filter by symbol or strategy).
+-- name: list_orders(account_id, limit)
+-- Orders of the account, newest first (list_orders_by_* filter by status, symbol or strategy).
 -- Index: ix_orders_account_created
 SELECT
     account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
@@ -60,7 +60,19 @@ SELECT
     filled_quantity_e9, filled_notional_e8, created_at, updated_at, terminal_at
 FROM orders
 WHERE account_id = :account_id
-    AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+ORDER BY created_at DESC, order_id DESC
+LIMIT :limit;
+
+-- name: list_orders_by_status(account_id, status, limit)
+-- Orders in one status, newest first.
+-- Index: ix_orders_account_status_created
+SELECT
+    account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type,
+    quantity_e9, limit_price_e8, stop_price_e8, status, status_reason,
+    filled_quantity_e9, filled_notional_e8, created_at, updated_at, terminal_at
+FROM orders
+WHERE account_id = :account_id
+    AND status = :status
 ORDER BY created_at DESC, order_id DESC
 LIMIT :limit;
 

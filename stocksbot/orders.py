@@ -140,7 +140,7 @@ def list_orders(
 
     Each filter given is applied (AND); the most selective one picks the query, so its index
     drives the read: a symbol runs list_orders_by_symbol, else a strategy runs
-    list_orders_by_strategy, else list_orders (status alone is an optional predicate there).
+    list_orders_by_strategy, else a status runs list_orders_by_status, else list_orders.
     """
     if symbol is not None:
         return list_orders_by_symbol(
@@ -148,9 +148,15 @@ def list_orders(
         )
     if strategy_id is not None:
         return list_orders_by_strategy(conn, account_id=account_id, strategy_id=strategy_id, status=status, limit=limit)
-    return _many(conn, "list_orders", {
-        "account_id": account_id, "status": None if status is None else str(status),
-        "limit": _UNLIMITED if limit is None else limit,
+    if status is not None:
+        return list_orders_by_status(conn, account_id=account_id, status=status, limit=limit)
+    return _many(conn, "list_orders", {"account_id": account_id, "limit": _UNLIMITED if limit is None else limit})
+
+
+def list_orders_by_status(conn: Any, *, account_id: str, status: str, limit: int | None = 100) -> list[Order]:
+    """Orders in one status newest first (orders.sql: list_orders_by_status)."""
+    return _many(conn, "list_orders_by_status", {
+        "account_id": account_id, "status": str(status), "limit": _UNLIMITED if limit is None else limit,
     })
 
 
@@ -263,8 +269,9 @@ def mark_order_expired(conn: Any, **kwargs: Any) -> Order | None:
 
 
 __all__ = [
-    "ORDER_COLUMNS", "apply_order_fill", "find_order", "find_order_by_client_order_id",
-    "find_order_by_external_id", "lock_order_row", "lock_order_rows", "statements_of", "insert_order", "list_open_orders", "list_orders",
-    "list_orders_by_strategy", "list_orders_by_symbol", "lock_order", "mark_order", "mark_order_cancelled",
+    "ORDER_COLUMNS", "apply_order_fill", "find_order", "find_order_by_client_order_id", "find_order_by_external_id",
+    "insert_order", "list_open_orders", "list_orders", "list_orders_by_status", "list_orders_by_strategy",
+    "list_orders_by_symbol", "lock_order", "lock_order_row", "lock_order_rows", "mark_order", "mark_order_cancelled",
     "mark_order_expired", "mark_order_rejected", "mark_order_submitted", "order_from_row", "order_from_tuple",
+    "statements_of",
 ]

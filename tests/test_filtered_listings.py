@@ -109,14 +109,17 @@ def _cut(rows: list[Any], limit: int | None) -> list[Any]:
 
 # --- orders ------------------------------------------------------------------------------------
 
-ORDER_QUERIES = ("orders.list_orders", "orders.list_orders_by_symbol", "orders.list_orders_by_strategy")
+ORDER_QUERIES = ("orders.list_orders", "orders.list_orders_by_status", "orders.list_orders_by_symbol",
+                 "orders.list_orders_by_strategy")
 
 
-def _order_query(symbol: str | None, strategy_id: str | None) -> str:
-    """The query the typed module promises to run: symbol before strategy, else the account's listing."""
+def _order_query(status: OrderStatus | None, symbol: str | None, strategy_id: str | None) -> str:
+    """The query the typed module promises to run: symbol, then strategy, then status, else the account's listing."""
     if symbol is not None:
         return "orders.list_orders_by_symbol"
-    return "orders.list_orders_by_strategy" if strategy_id is not None else "orders.list_orders"
+    if strategy_id is not None:
+        return "orders.list_orders_by_strategy"
+    return "orders.list_orders_by_status" if status is not None else "orders.list_orders"
 
 
 def test_every_order_filter_combination_lists_the_unfiltered_rows_that_match(market: Market) -> None:
@@ -141,7 +144,7 @@ def test_every_order_filter_combination_lists_the_unfiltered_rows_that_match(mar
             lambda: storage.list_orders(status=status, symbol=symbol, strategy_id=strategy_id, limit=limit),
             ORDER_QUERIES,
         )
-        if listed != expected or ran != {_order_query(symbol, strategy_id)}:
+        if listed != expected or ran != {_order_query(status, symbol, strategy_id)}:
             wrong.append((status, symbol, strategy_id, limit, sorted(ran)))
         non_empty_combined += bool(expected) and sum(f is not None for f in (status, symbol, strategy_id)) > 1
 

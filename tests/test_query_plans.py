@@ -147,7 +147,7 @@ class Seeded:
         now = _ts(90_000)
         values: dict[str, Any] = dict(
             account_id=account, order_id=order["order_id"], client_order_id=order["client_order_id"],
-            external_id=order["external_id"], status_reason=None, updated_at=now, created_at=now, limit=100,
+            external_id=order["external_id"], status=order["status"], status_reason=None, updated_at=now, created_at=now, limit=100,
             fill_quantity_e9=10**9, fill_notional_e8=150 * 10**8, key="key.001", value="1", value_type="int",
             strategy_id=strategy["strategy_id"], name=strategy["name"], config="{}", is_active=True,
             position_id=position["position_id"], symbol=position["symbol"], strategy_key=position["strategy_id"],
