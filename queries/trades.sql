@@ -40,7 +40,8 @@ WHERE account_id = :account_id
     AND leg = :leg;
 
 -- name: list_trades(account_id, since, limit)
--- Trades of the account in execution order; since (executed_at >=) filters when not null (list_trades_by_* filter more).
+-- Trades of the account in execution order, from since (executed_at >=) on; a null since is '', before any time.
+-- since bounds the index range, so a recent since reads only recent rows (list_trades_by_* filter more).
 -- Index: ix_trades_account_executed
 SELECT
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
@@ -48,12 +49,12 @@ SELECT
     external_trade_id, executed_at, created_at
 FROM trades
 WHERE account_id = :account_id
-    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+    AND executed_at >= COALESCE(CAST(:since AS TEXT), '')
 ORDER BY executed_at, trade_id
 LIMIT :limit;
 
 -- name: list_trades_by_order(account_id, order_id, symbol, strategy_id, since, limit)
--- The trades of one order in execution order; symbol, strategy_id and since (executed_at >=) filter when not null.
+-- The trades of one order in execution order; symbol and strategy_id filter when not null; since starts the index range.
 -- Index: ix_trades_account_order
 SELECT
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
@@ -64,12 +65,12 @@ WHERE account_id = :account_id
     AND order_id = :order_id
     AND (CAST(:symbol AS TEXT) IS NULL OR symbol = :symbol)
     AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
-    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+    AND executed_at >= COALESCE(CAST(:since AS TEXT), '')
 ORDER BY executed_at, trade_id
 LIMIT :limit;
 
 -- name: list_trades_by_symbol(account_id, symbol, strategy_id, since, limit)
--- The trades of one symbol in execution order; strategy_id and since (executed_at >=) filter when not null.
+-- The trades of one symbol in execution order; strategy_id filters when not null; since starts the index range.
 -- Index: ix_trades_account_symbol_executed
 SELECT
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
@@ -79,12 +80,12 @@ FROM trades
 WHERE account_id = :account_id
     AND symbol = :symbol
     AND (CAST(:strategy_id AS TEXT) IS NULL OR strategy_id = :strategy_id)
-    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+    AND executed_at >= COALESCE(CAST(:since AS TEXT), '')
 ORDER BY executed_at, trade_id
 LIMIT :limit;
 
 -- name: list_trades_by_strategy(account_id, strategy_id, since, limit)
--- The trades of one strategy in execution order; since (executed_at >=) filters when not null.
+-- The trades of one strategy in execution order; since (executed_at >=) starts the index range when not null.
 -- Index: ix_trades_account_strategy_executed
 SELECT
     account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect,
@@ -93,7 +94,7 @@ SELECT
 FROM trades
 WHERE account_id = :account_id
     AND strategy_id = :strategy_id
-    AND (CAST(:since AS TEXT) IS NULL OR executed_at >= :since)
+    AND executed_at >= COALESCE(CAST(:since AS TEXT), '')
 ORDER BY executed_at, trade_id
 LIMIT :limit;
 

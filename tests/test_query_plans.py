@@ -171,8 +171,14 @@ class Seeded:
 
 
 def _optional_filters(query: Query) -> set[str]:
-    """The parameters ``query`` filters by only when they are not null (``CAST(:x AS TEXT) IS NULL OR ...``)."""
-    return set(re.findall(r"CAST\(\s*:(\w+)\s+AS\s+TEXT\s*\)\s+IS\s+NULL", query.sql, re.I))
+    """The parameters ``query`` filters by only when they are not null (``CAST(:x AS TEXT) IS NULL OR ...``,
+    or a bound that is open when null: ``COALESCE(CAST(:x AS TEXT), ...)``)."""
+    return set(re.findall(r"CAST\(\s*:(\w+)\s+AS\s+TEXT\s*\)\s+IS\s+NULL", query.sql, re.I)) | _range_starts(query)
+
+
+def _range_starts(query: Query) -> set[str]:
+    """The parameters that start an index range when given: ``col >= COALESCE(CAST(:x AS TEXT), '')``."""
+    return set(re.findall(r">=\s*COALESCE\(\s*CAST\(\s*:(\w+)\s+AS\s+TEXT\s*\)", query.sql, re.I))
 
 
 FILTERED = [query for query in INDEXED if _optional_filters(query)]
@@ -247,6 +253,23 @@ def test_plan_uses_the_named_index_with_every_optional_filter_given(seeded: Seed
         )
     for read in (plan, custom):
         assert not read.full_scans, f"{query.full_name} on {seeded.engine} scans {sorted(read.full_scans)}:\n{read.text}"
+
+
+RANGED = [query for query in INDEXED if "since" in (query.parameters or ())]
+
+
+@pytest.mark.parametrize("query", RANGED, ids=[query.full_name for query in RANGED])
+def test_a_since_bound_starts_the_index_range(seeded: Seeded, query: Query) -> None:
+    """``since`` given, the index search itself starts at it (SQLite ``executed_at>?``, PostgreSQL an
+    ``Index Cond`` on executed_at), in the generic plan too: a recent since never walks the older rows."""
+    parameters = seeded.filtered_parameters(query)
+    for generic in ((False, True) if seeded.engine == "postgres" else (False,)):
+        plan = explain(seeded.db, query, parameters, seqscan=False, generic=generic)
+        if seeded.engine == "sqlite":
+            bounded = re.search(r"USING (?:COVERING )?INDEX \w+ \([^)]*executed_at>\?", plan.text)
+        else:
+            bounded = re.search(r"Index Cond: .*executed_at >=", plan.text)
+        assert bounded, f"{query.full_name} on {seeded.engine} (generic={generic}): since is not in the index search:\n{plan.text}"
 
 
 @pytest.mark.parametrize("query", INDEXED, ids=[query.full_name for query in INDEXED])
