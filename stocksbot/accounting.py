@@ -1,4 +1,8 @@
-"""The domain arithmetic of fills and positions: pure functions, no I/O, Decimal only.
+"""The domain arithmetic of fills and positions: pure functions, no I/O.
+
+:func:`apply_fill` computes in ``Decimal``; :func:`apply_fill_units` is the same arithmetic
+on the columns' scaled integers (quantity in 10**-9, money in 10**-8), which the fill path
+uses, and which ``tests/test_accounting.py`` proves equal to it digit for digit.
 
 Positions use the **average-cost** method (SPEC §4). A fill on the side of the
 open position (or with none open) adds its notional ``quantity × price`` to the
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from fractions import Fraction
 
-from .values import MONEY_PLACES, MONEY_SCALE, round_money
+from .values import MONEY_PLACES, MONEY_SCALE, QUANTITY_SCALE, round_money
 
 # Wide enough that sums, differences and products of any storable values (at
 # most 20 digits each) are exact; rounding to the money scale is explicit.
@@ -193,6 +197,97 @@ def market_value(side: str, quantity: Decimal, mark: Decimal) -> Decimal:
     _check("quantity", quantity, zero_ok=True)
     _check("mark", mark, zero_ok=True)
     return notional(quantity, mark)
+
+
+# --- the same arithmetic on scaled integers ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnitHolding:
+    """:class:`Holding` in storage units: quantity in 10**-9, cost basis in 10**-8 (the columns' integers)."""
+
+    side: str
+    quantity_e9: int
+    cost_basis_e8: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnitLeg:
+    """:class:`Leg` in storage units."""
+
+    effect: str
+    quantity_e9: int
+    commission_e8: int
+    fees_e8: int
+    gross_pnl_e8: int
+    realized_pnl_e8: int
+    after: UnitHolding | None
+
+
+def apply_fill_units(
+    holding: UnitHolding | None, side: str, quantity_e9: int, price_e8: int, commission_e8: int = 0, fees_e8: int = 0,
+) -> tuple[UnitLeg, ...]:
+    """:func:`apply_fill` on the columns' scaled integers, for the fill path: the same legs, digit for digit.
+
+    Every rounding is the same single half-even rounding of an exact ratio, done by integer
+    division, so it needs no decimal context and no conversion to and from ``Decimal``
+    (``tests/test_accounting.py`` checks it against :func:`apply_fill`). The caller passes
+    validated values: quantity and price > 0, commission and fees >= 0.
+    """
+    position_side = _POSITION_SIDE.get(side)
+    if position_side is None:
+        raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+    if quantity_e9 <= 0 or price_e8 <= 0 or commission_e8 < 0 or fees_e8 < 0:
+        raise ValueError("quantity and price must be positive, commission and fees zero or more")
+    if holding is None:
+        return (_open_units(position_side, quantity_e9, price_e8, commission_e8, fees_e8),)
+    held, basis = holding.quantity_e9, holding.cost_basis_e8
+    if holding.side == position_side:
+        after = UnitHolding(position_side, held + quantity_e9, basis + notional_units(quantity_e9, price_e8))
+        return (_leg_units("increase", quantity_e9, commission_e8, fees_e8, 0, after),)
+    if quantity_e9 < held:
+        removed = _div_half_even(basis * quantity_e9, held)
+        gross = _gross_units(holding.side, removed, notional_units(quantity_e9, price_e8))
+        after = UnitHolding(holding.side, held - quantity_e9, basis - removed)
+        return (_leg_units("reduce", quantity_e9, commission_e8, fees_e8, gross, after),)
+    gross = _gross_units(holding.side, basis, notional_units(held, price_e8))
+    if quantity_e9 == held:
+        return (_leg_units("close", quantity_e9, commission_e8, fees_e8, gross, None),)
+    close_commission = _div_half_even(commission_e8 * held, quantity_e9)
+    close_fees = _div_half_even(fees_e8 * held, quantity_e9)
+    return (
+        _leg_units("close", held, close_commission, close_fees, gross, None),
+        _open_units(position_side, quantity_e9 - held, price_e8, commission_e8 - close_commission, fees_e8 - close_fees),
+    )
+
+
+def notional_units(quantity_e9: int, price_e8: int) -> int:
+    """:func:`notional` in storage units: ``quantity × price`` rounded half-even to 10**-8."""
+    return _div_half_even(quantity_e9 * price_e8, QUANTITY_SCALE)
+
+
+def _div_half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` (denominator > 0) rounded half to even, exactly."""
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient & 1):
+        quotient += 1
+    return quotient
+
+
+def _gross_units(position_side: str, basis_removed_e8: int, value_e8: int) -> int:
+    return value_e8 - basis_removed_e8 if position_side == "long" else basis_removed_e8 - value_e8
+
+
+def _open_units(position_side: str, quantity_e9: int, price_e8: int, commission_e8: int, fees_e8: int) -> UnitLeg:
+    after = UnitHolding(position_side, quantity_e9, notional_units(quantity_e9, price_e8))
+    return _leg_units("open", quantity_e9, commission_e8, fees_e8, 0, after)
+
+
+def _leg_units(
+    effect: str, quantity_e9: int, commission_e8: int, fees_e8: int, gross_e8: int, after: UnitHolding | None,
+) -> UnitLeg:
+    return UnitLeg(effect, quantity_e9, commission_e8, fees_e8, gross_e8, gross_e8 - commission_e8 - fees_e8, after)
 
 
 # --- helpers -----------------------------------------------------------------

@@ -40,7 +40,10 @@ from .models import (
     TradeEffect,
 )
 from .sqlfiles import run_in_order
-from .values import money_from_db, money_to_db, new_id, new_ids, quantity_from_db, quantity_to_db, timestamp_to_db, utc_now
+from .values import (
+    QUANTITY_PLACES, in_range, money_from_db, money_to_db, new_id, new_ids, quantity_from_db, quantity_to_db,
+    timestamp_to_db, utc_now,
+)
 
 log = logging.getLogger("stocksbot.service")
 
@@ -322,35 +325,36 @@ class StorageService:
                 f"fill of {fill.quantity} would overfill order {order_id} "
                 f"({quantity_from_db(filled_e9)} of {quantity_from_db(quantity_e9)} filled)"
             )
-        fill_notional = accounting.notional(fill.quantity, fill.price)
-        money_to_db(money_from_db(notional_e8) + fill_notional, "notional")  # refuse an overflow alike on both engines
+        fill_notional_e8 = in_range(accounting.notional_units(fill.quantity_e9, fill.price_e8), "notional")
+        in_range(notional_e8 + fill_notional_e8, "notional")  # refuse an overflow alike on both engines
         if not orders.apply_order_fill(
             conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
-            fill_notional_e8=money_to_db(fill_notional, "notional"), updated_at=utc_now(),
+            fill_notional_e8=fill_notional_e8, updated_at=utc_now(),
         ):  # the lock makes this unreachable; the guard keeps it safe regardless
             raise InvalidTransitionError(f"order {order_id} changed while recording a fill")
 
         strategy_id, symbol, side = order[_STRATEGY], order[_SYMBOL], order[_SIDE]
-        position, effect, executed = self._position_for_fill(conn, strategy_id, symbol, side, fill)
+        position, legs, executed = self._position_for_fill(conn, strategy_id, symbol, side, fill)
         now = utc_now()
-        leg = effect.legs[0]
+        leg = legs[0]
         position_id = position[_POSITION_ID]
         if leg.effect == "close":
             positions.mark_position_closed(
                 conn, account_id=account, position_id=position_id,
-                realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), closed_at=executed,
+                realized_pnl_delta_e8=in_range(leg.realized_pnl_e8, "realized_pnl"), closed_at=executed,
             )
         elif leg.effect != "open":  # an opening leg was inserted with its final state
             assert leg.after is not None
             positions.update_position_holding(
                 conn, account_id=account, position_id=position_id,
-                quantity_e9=quantity_to_db(leg.after.quantity), cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
-                realized_pnl_delta_e8=money_to_db(leg.realized_pnl, "realized_pnl"), updated_at=now,
+                quantity_e9=in_range(leg.after.quantity_e9, "quantity", QUANTITY_PLACES),
+                cost_basis_e8=in_range(leg.after.cost_basis_e8, "cost_basis"),
+                realized_pnl_delta_e8=in_range(leg.realized_pnl_e8, "realized_pnl"), updated_at=now,
             )
         totals = strategy_metrics.Totals()
         first = self._write_trade(conn, order_id, strategy_id, symbol, side, fill, position_id, leg, 0, executed, now, totals)
-        if len(effect.legs) == 2:  # a flip: the remainder opens a position on the other side
-            opening = effect.legs[1]
+        if len(legs) == 2:  # a flip: the remainder opens a position on the other side
+            opening = legs[1]
             flipped = self._open_position(conn, strategy_id, symbol, opening, executed)
             if flipped is None:  # the old position was closed above, under its row lock
                 raise ConflictError(f"an open position for {symbol} appeared during a flip")
@@ -363,11 +367,11 @@ class StorageService:
 
     def _position_for_fill(
         self, conn: Any, strategy_id: str | None, symbol: str, side: str, fill: "_Fill",
-    ) -> tuple[tuple[Any, ...], accounting.FillEffect, datetime]:
-        """Lock the open position of (symbol, strategy), or open one, and compute the fill's effect on it.
+    ) -> tuple[tuple[Any, ...], tuple[accounting.UnitLeg, ...], datetime]:
+        """Lock the open position of (symbol, strategy), or open one, and compute the fill's legs on it.
 
         Returns the position's row (a tuple in positions.POSITION_COLUMNS order), the
-        effect, and the fill's execution time: the broker's, or — when the caller gave
+        legs (in storage units), and the fill's execution time: the broker's, or — when the caller gave
         none — the time taken here, under the position's lock, so that a position's
         trades listed by ``executed_at`` are in the order they were applied.
         """
@@ -376,43 +380,43 @@ class StorageService:
                 conn, account_id=self.account_id, symbol=symbol, strategy_id=strategy_id,
             )
             executed = fill.executed_at or utc_now()
-            holding = None if position is None else accounting.Holding(
-                position[_POSITION_SIDE], quantity_from_db(position[_POSITION_QUANTITY]),
-                money_from_db(position[_POSITION_COST]),
+            holding = None if position is None else accounting.UnitHolding(
+                position[_POSITION_SIDE], position[_POSITION_QUANTITY], position[_POSITION_COST],
             )
-            effect = accounting.apply_fill(holding, side, fill.quantity, fill.price, fill.commission, fill.fees)
+            legs = accounting.apply_fill_units(
+                holding, side, fill.quantity_e9, fill.price_e8, fill.commission_e8, fill.fees_e8,
+            )
             if position is not None:
-                return position, effect, executed
-            opened = self._open_position(conn, strategy_id, symbol, effect.legs[0], executed)
+                return position, legs, executed
+            opened = self._open_position(conn, strategy_id, symbol, legs[0], executed)
             if opened is not None:
-                return opened, effect, executed
+                return opened, legs, executed
             # Another transaction opened it between our lock and insert (PostgreSQL): lock that one.
         raise ConflictError(f"could not settle the open position of {symbol}: too many concurrent openers")
 
     def _open_position(
-        self, conn: Any, strategy_id: str | None, symbol: str, leg: accounting.Leg, executed: datetime,
+        self, conn: Any, strategy_id: str | None, symbol: str, leg: accounting.UnitLeg, executed: datetime,
     ) -> tuple[Any, ...] | None:
         assert leg.effect == "open" and leg.after is not None
         return positions.insert_position_row(
             conn, account_id=self.account_id, position_id=new_id(), strategy_id=strategy_id,
-            symbol=symbol, side=leg.after.side, quantity_e9=quantity_to_db(leg.after.quantity),
-            cost_basis_e8=money_to_db(leg.after.cost_basis, "cost_basis"),
-            realized_pnl_e8=money_to_db(leg.realized_pnl, "realized_pnl"), opened_at=executed,
+            symbol=symbol, side=leg.after.side, quantity_e9=leg.after.quantity_e9,
+            cost_basis_e8=in_range(leg.after.cost_basis_e8, "cost_basis"),
+            realized_pnl_e8=in_range(leg.realized_pnl_e8, "realized_pnl"), opened_at=executed,
         )
 
     def _write_trade(
         self, conn: Any, order_id: str, strategy_id: str | None, symbol: str, side: str, fill: "_Fill",
-        position_id: str, leg: accounting.Leg, leg_number: int, executed: datetime, now: datetime,
+        position_id: str, leg: accounting.UnitLeg, leg_number: int, executed: datetime, now: datetime,
         totals: strategy_metrics.Totals,
     ) -> Trade:
-        commission_e8 = money_to_db(leg.commission, "commission")
-        fees_e8 = money_to_db(leg.fees, "fees")
-        realized_e8 = money_to_db(leg.realized_pnl, "realized_pnl")
+        commission_e8, fees_e8 = leg.commission_e8, leg.fees_e8  # shares of the fill's validated charges
+        realized_e8 = in_range(leg.realized_pnl_e8, "realized_pnl")
         totals.add(leg.effect, realized_e8, commission_e8, fees_e8)
         return trades.insert_trade(
             conn, account_id=self.account_id, trade_id=new_id(), order_id=order_id, position_id=position_id,
             strategy_id=strategy_id, symbol=symbol, side=side, leg=leg_number, effect=leg.effect,
-            quantity_e9=quantity_to_db(leg.quantity), price_e8=fill.price_e8, commission_e8=commission_e8,
+            quantity_e9=leg.quantity_e9, price_e8=fill.price_e8, commission_e8=commission_e8,
             fees_e8=fees_e8, realized_pnl_e8=realized_e8, external_trade_id=fill.external_trade_id,
             executed_at=executed, created_at=now,
         )
@@ -522,9 +526,8 @@ class StorageService:
                     f"fill of {fill.quantity} would overfill order {order_id} "
                     f"({quantity_from_db(filled_e9)} of {quantity_from_db(quantity_e9)} filled)"
                 )
-            fill_notional = accounting.notional(fill.quantity, fill.price)
-            money_to_db(money_from_db(notional_e8) + fill_notional, "notional")  # refuse an overflow alike on both engines
-            fill_notional_e8 = money_to_db(fill_notional, "notional")
+            fill_notional_e8 = in_range(accounting.notional_units(fill.quantity_e9, fill.price_e8), "notional")
+            in_range(notional_e8 + fill_notional_e8, "notional")  # refuse an overflow alike on both engines
             state[1] = filled_e9 = filled_e9 + fill.quantity_e9
             state[2] = notional_e8 + fill_notional_e8
             state[0] = "filled" if filled_e9 == quantity_e9 else "partially_filled"
@@ -543,19 +546,19 @@ class StorageService:
             key = (symbol, positions.strategy_key(strategy_id))
             position = book_positions[key]
             executed = fill.executed_at or utc_now()
-            holding = None if position is None else accounting.Holding(
-                position[1], quantity_from_db(position[2]), money_from_db(position[3]),
+            holding = None if position is None else accounting.UnitHolding(position[1], position[2], position[3])
+            legs = accounting.apply_fill_units(
+                holding, side, fill.quantity_e9, fill.price_e8, fill.commission_e8, fill.fees_e8,
             )
-            effect = accounting.apply_fill(holding, side, fill.quantity, fill.price, fill.commission, fill.fees)
             executed_text, now_text = timestamp_to_db(executed), timestamp_to_db(utc_now())
             strategy_totals = totals.setdefault(strategy_id, strategy_metrics.Totals()) if strategy_id else None
-            for leg_number, leg in enumerate(effect.legs):
-                realized_e8 = money_to_db(leg.realized_pnl, "realized_pnl")
+            for leg_number, leg in enumerate(legs):
+                realized_e8 = in_range(leg.realized_pnl_e8, "realized_pnl")
                 if leg.effect == "open":
                     assert leg.after is not None
                     position_id = new_id()
-                    quantity_after = quantity_to_db(leg.after.quantity)
-                    cost_after = money_to_db(leg.after.cost_basis, "cost_basis")
+                    quantity_after = leg.after.quantity_e9
+                    cost_after = in_range(leg.after.cost_basis_e8, "cost_basis")
                     position_writes[position_id] = {"insert": {
                         "account_id": account, "position_id": position_id, "strategy_id": strategy_id, "symbol": symbol,
                         "side": leg.after.side, "quantity_e9": quantity_after, "cost_basis_e8": cost_after,
@@ -577,20 +580,20 @@ class StorageService:
                         book_positions[key] = None
                     else:
                         assert leg.after is not None
-                        quantity_after = quantity_to_db(leg.after.quantity)
-                        cost_after = money_to_db(leg.after.cost_basis, "cost_basis")
+                        quantity_after = in_range(leg.after.quantity_e9, "quantity", QUANTITY_PLACES)
+                        cost_after = in_range(leg.after.cost_basis_e8, "cost_basis")
                         write["update"] = {
                             "account_id": account, "position_id": position_id, "quantity_e9": quantity_after,
                             "cost_basis_e8": cost_after, "realized_pnl_delta_e8": delta, "updated_at": now_text,
                         }
                         book_positions[key] = [position_id, position[1], quantity_after, cost_after]
-                commission_e8, fees_e8 = money_to_db(leg.commission, "commission"), money_to_db(leg.fees, "fees")
+                commission_e8, fees_e8 = leg.commission_e8, leg.fees_e8  # shares of the fill's validated charges
                 if strategy_totals is not None:
                     strategy_totals.add(leg.effect, realized_e8, commission_e8, fees_e8)
                 trade_rows.append({
                     "account_id": account, "trade_id": new_id(), "order_id": order_id, "position_id": position_id,
                     "strategy_id": strategy_id, "symbol": symbol, "side": side, "leg": leg_number, "effect": leg.effect,
-                    "quantity_e9": quantity_to_db(leg.quantity), "price_e8": fill.price_e8, "commission_e8": commission_e8,
+                    "quantity_e9": leg.quantity_e9, "price_e8": fill.price_e8, "commission_e8": commission_e8,
                     "fees_e8": fees_e8, "realized_pnl_e8": realized_e8, "external_trade_id": execution,
                     "executed_at": executed_text, "created_at": now_text,
                 })
@@ -908,10 +911,9 @@ def _same_execution(order_id: str, fill: "_Fill", recorded: "_Fill") -> None:
 
 
 class _Fill:
-    """One validated fill: scaled integers for storage, Decimals for the arithmetic."""
+    """One validated fill, in the columns' scaled integers (the arithmetic runs on them too)."""
 
-    __slots__ = ("quantity_e9", "price_e8", "commission_e8", "fees_e8", "executed_at", "external_trade_id",
-                 "quantity", "price", "commission", "fees")
+    __slots__ = ("quantity_e9", "price_e8", "commission_e8", "fees_e8", "executed_at", "external_trade_id")
 
     def __init__(
         self, quantity_e9: int, price_e8: int, commission_e8: int, fees_e8: int, executed_at: datetime | None,
@@ -920,6 +922,10 @@ class _Fill:
         self.quantity_e9, self.price_e8 = quantity_e9, price_e8
         self.commission_e8, self.fees_e8 = commission_e8, fees_e8
         self.executed_at, self.external_trade_id = executed_at, external_trade_id
-        self.quantity, self.price = quantity_from_db(quantity_e9), money_from_db(price_e8)
-        self.commission, self.fees = money_from_db(commission_e8), money_from_db(fees_e8)
+
+    # The Decimals, for messages only: the fill path computes on the integers.
+    quantity = property(lambda self: quantity_from_db(self.quantity_e9))
+    price = property(lambda self: money_from_db(self.price_e8))
+    commission = property(lambda self: money_from_db(self.commission_e8))
+    fees = property(lambda self: money_from_db(self.fees_e8))
 

@@ -101,6 +101,14 @@ def money_to_db(value: object, field: str = "price") -> int:
     return _scale(value, field, MONEY_PLACES)
 
 
+def in_range(units: int, field: str, places: int = MONEY_PLACES) -> int:
+    """``units`` (a derived amount already in storage units) when it fits a BIGINT column; otherwise
+    the ValidationError that :func:`money_to_db` (or, with 9 places, :func:`quantity_to_db`) raises for it."""
+    if -BIGINT_MAX <= units <= BIGINT_MAX:
+        return units
+    raise ValidationError(f"{field}: {Decimal(units).scaleb(-places, DECIMAL_CONTEXT)} is out of range", field=field)
+
+
 def quantity_from_db(units: int) -> Decimal:
     """The Decimal of a scaled quantity column."""
     return Decimal(units).scaleb(-QUANTITY_PLACES, DECIMAL_CONTEXT)

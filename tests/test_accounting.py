@@ -17,10 +17,13 @@ from stocksbot.accounting import (
     FillEffect,
     Holding,
     Leg,
+    UnitHolding,
     apply_fill,
+    apply_fill_units,
     average_price,
     market_value,
     notional,
+    notional_units,
     order_fill_status,
     split_by_quantity,
     unrealized_pnl,
@@ -408,3 +411,75 @@ def test_split_shares_add_up_and_stay_proportional(total, part, extra):
     assert 0 <= share <= total and 0 <= rest
     assert share == share.quantize(CENT_OF_A_CENT, rounding=ROUND_HALF_EVEN)
     assert money(Fraction(total) * Fraction(part) / Fraction(whole)) == share
+
+
+# --- the integer twin of the fill path ----------------------------------------------------
+
+
+def _e9(value: Decimal) -> int:
+    return int(value.scaleb(9))
+
+
+def _e8(value: Decimal) -> int:
+    return int(value.scaleb(8))
+
+
+def _as_units(leg: Leg) -> tuple:
+    after = None if leg.after is None else (leg.after.side, _e9(leg.after.quantity), _e8(leg.after.cost_basis))
+    return (leg.effect, _e9(leg.quantity), _e8(leg.commission), _e8(leg.fees), _e8(leg.gross_pnl),
+            _e8(leg.realized_pnl), after)
+
+
+def _unit_tuple(leg) -> tuple:
+    after = None if leg.after is None else (leg.after.side, leg.after.quantity_e9, leg.after.cost_basis_e8)
+    return (leg.effect, leg.quantity_e9, leg.commission_e8, leg.fees_e8, leg.gross_pnl_e8, leg.realized_pnl_e8, after)
+
+
+@settings(max_examples=500, deadline=None)
+@given(fills)
+def test_apply_fill_units_makes_the_legs_of_apply_fill_digit_for_digit(fills):
+    """The fill path's integer arithmetic against the Decimal one, over whole position lives (opens, adds,
+    reduces on rounding ties, exact closes, flips with split charges): every leg equal, in storage units."""
+    holding: Holding | None = None
+    units: UnitHolding | None = None
+    signed = D(0)
+    for side, mode, quantity, price, commission, fees in fills:
+        held = abs(signed)
+        if held and mode != "free":
+            side = "sell" if signed > 0 else "buy"
+            if mode == "reduce":
+                quantity = held - quantity if quantity < held else (held / 2).quantize(NANO, ROUND_DOWN) or held
+            else:
+                quantity = held + (quantity if mode == "flip" else 0)
+        legs = apply_fill(holding, side, quantity, price, commission, fees).legs
+        unit_legs = apply_fill_units(units, side, _e9(quantity), _e8(price), _e8(commission), _e8(fees))
+
+        assert [_as_units(leg) for leg in legs] == [_unit_tuple(leg) for leg in unit_legs]
+        holding, units = legs[-1].after, unit_legs[-1].after
+        signed += quantity if side == "buy" else -quantity
+        if holding is None:
+            signed = D(0)
+
+
+@pytest.mark.parametrize("holding, fill", [
+    (None, ("buy", D("99999999999.999999999"), D("99999999999.99999999"), D(0), D(0))),  # 20-digit operands
+    (Holding("long", D(3), D("0.00000001")), ("sell", D(1), D("0.00000001"), D("0.00000001"), D(0))),  # ties
+    (Holding("long", D(3), D("0.00000003")), ("sell", D(5), D(1), D("0.00000003"), D("0.00000001"))),  # flip
+    (Holding("short", D("0.000000001"), D("0.00000001")), ("buy", D("0.000000002"), D("0.00000001"), D(0), D(0))),
+])
+def test_apply_fill_units_at_the_edges(holding, fill):
+    side, quantity, price, commission, fees = fill
+    units = None if holding is None else UnitHolding(holding.side, _e9(holding.quantity), _e8(holding.cost_basis))
+    legs = apply_fill(holding, side, quantity, price, commission, fees).legs
+    unit_legs = apply_fill_units(units, side, _e9(quantity), _e8(price), _e8(commission), _e8(fees))
+
+    assert [_as_units(leg) for leg in legs] == [_unit_tuple(leg) for leg in unit_legs]
+    assert _e8(notional(quantity, price)) == notional_units(_e9(quantity), _e8(price))
+
+
+@pytest.mark.parametrize("args", [
+    (None, "hold", 1, 1), (None, "buy", 0, 1), (None, "buy", 1, 0), (None, "buy", 1, 1, -1), (None, "buy", 1, 1, 0, -1),
+])
+def test_apply_fill_units_refuses_what_apply_fill_refuses(args):
+    with pytest.raises(ValueError):
+        apply_fill_units(*args)
