@@ -12,7 +12,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field, model_validator
+
+from .values import ratio
 
 
 class _StrEnum(str, Enum):
@@ -90,6 +92,14 @@ class ConfigType(_StrEnum):
 
 
 _ROW = ConfigDict(frozen=True, extra="forbid")
+_ZERO = Decimal(0)
+
+
+def _without(data: Any, derived: str) -> Any:
+    """Validation input without the derived field ``derived``: a model's own dump validates back into it."""
+    if isinstance(data, dict) and derived in data:
+        return {name: value for name, value in data.items() if name != derived}
+    return data
 
 
 class Strategy(BaseModel):
@@ -126,10 +136,23 @@ class Order(BaseModel):
     status_reason: str | None
     filled_quantity: Decimal
     filled_notional: Decimal
-    avg_fill_price: Decimal | None
     created_at: AwareDatetime
     updated_at: AwareDatetime
     terminal_at: AwareDatetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        """filled_notional / filled_quantity rounded half-even to 8 places; None before the first fill.
+
+        Derived on access (in the dumps too), not stored: mapping a row does not pay for it.
+        """
+        return ratio(self.filled_notional, self.filled_quantity) if self.filled_quantity else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_is_not_input(cls, data: Any) -> Any:
+        return _without(data, "avg_fill_price")
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -150,11 +173,24 @@ class Position(BaseModel):
     status: PositionStatus
     quantity: Decimal
     cost_basis: Decimal
-    avg_entry_price: Decimal
     realized_pnl: Decimal
     opened_at: AwareDatetime
     updated_at: AwareDatetime
     closed_at: AwareDatetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def avg_entry_price(self) -> Decimal:
+        """cost_basis / quantity rounded half-even to 8 places; 0 for a closed (flat) position.
+
+        Derived on access (in the dumps too), not stored: mapping a row does not pay for it.
+        """
+        return ratio(self.cost_basis, self.quantity) if self.quantity else _ZERO
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_is_not_input(cls, data: Any) -> Any:
+        return _without(data, "avg_entry_price")
 
 
 class Trade(BaseModel):

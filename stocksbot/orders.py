@@ -12,8 +12,9 @@ from typing import Any
 from .errors import RowValidationError
 from .models import Order, OrderSide, OrderStatus, OrderType
 from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
-from .values import DECIMAL_CONTEXT as _CONTEXT
-from .values import price_from_units, timestamp_from_db, timestamp_to_db
+from .values import MONEY_STEP as _E8
+from .values import QUANTITY_STEP as _E9
+from .values import build_exact, timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
 
@@ -48,6 +49,11 @@ def order_from_tuple(row: tuple[Any, ...]) -> Order:
     guarantee each column's form; the enums are looked up (an unknown value is a
     RowValidationError) and the scaled integers and timestamp texts converted.
     """
+    return build_exact(_order, row)
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    """order_from_tuple's work, under the exact decimal context (values.build_exact)."""
     try:
         (account_id, order_id, client_order_id, external_id, strategy_id, symbol, side, order_type, quantity_e9,
          limit_price_e8, stop_price_e8, status, status_reason, filled_e9, notional_e8, created_at, updated_at,
@@ -64,14 +70,13 @@ def order_from_tuple(row: tuple[Any, ...]) -> Order:
             "symbol": symbol,
             "side": _SIDES[side],
             "order_type": _TYPES[order_type],
-            "quantity": _decimal(quantity_e9).scaleb(-9, _CONTEXT),
-            "limit_price": None if limit_price_e8 is None else _decimal(limit_price_e8).scaleb(-8, _CONTEXT),
-            "stop_price": None if stop_price_e8 is None else _decimal(stop_price_e8).scaleb(-8, _CONTEXT),
+            "quantity": _decimal(quantity_e9) * _E9,
+            "limit_price": None if limit_price_e8 is None else _decimal(limit_price_e8) * _E8,
+            "stop_price": None if stop_price_e8 is None else _decimal(stop_price_e8) * _E8,
             "status": _STATUSES[status],
             "status_reason": status_reason,
-            "filled_quantity": _decimal(filled_e9).scaleb(-9, _CONTEXT),
-            "filled_notional": _decimal(notional_e8).scaleb(-8, _CONTEXT),
-            "avg_fill_price": price_from_units(notional_e8, filled_e9) if filled_e9 else None,
+            "filled_quantity": _decimal(filled_e9) * _E9,
+            "filled_notional": _decimal(notional_e8) * _E8,
             "created_at": created,
             "updated_at": updated,
             "terminal_at": None if terminal_at is None else updated if terminal_at == updated_at else _timestamp(terminal_at),
@@ -92,13 +97,13 @@ def order_from_row(row: Any) -> Order:
 def _one(conn: Any, query: str, params: dict[str, Any]) -> Order | None:
     """Run a one-row query of orders.sql and map its row (or None)."""
     statement = getattr(_sql(conn), query)
-    return row_as(statement, statement(conn, params), ORDER_COLUMNS, order_from_tuple, order_from_row)
+    return row_as(statement, statement(conn, params), ORDER_COLUMNS, _order, order_from_row)
 
 
 def _many(conn: Any, query: str, params: dict[str, Any]) -> list[Order]:
     """Run a many-row query of orders.sql and map its rows."""
     statement = getattr(_sql(conn), query)
-    return rows_as(statement, statement(conn, params), ORDER_COLUMNS, order_from_tuple, order_from_row)
+    return rows_as(statement, statement(conn, params), ORDER_COLUMNS, _order, order_from_row)
 
 
 def insert_order(

@@ -9,11 +9,11 @@ from typing import Any
 from .errors import RowValidationError
 from .models import Position, PositionSide, PositionStatus
 from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
-from .values import DECIMAL_CONTEXT as _CONTEXT
-from .values import money_from_db, price_from_units, timestamp_from_db, timestamp_to_db
+from .values import MONEY_STEP as _E8
+from .values import QUANTITY_STEP as _E9
+from .values import build_exact, money_from_db, timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
-_ZERO = Decimal(0)
 
 #: The columns of a full ``positions`` row, in the order every full-row query of positions.sql lists them.
 POSITION_COLUMNS = (
@@ -48,6 +48,11 @@ def position_from_tuple(row: tuple[Any, ...]) -> Position:
     avg_entry_price = cost_basis / quantity. No pydantic validation runs: the table's
     constraints vouch for each column (see orders.order_from_tuple).
     """
+    return build_exact(_position, row)
+
+
+def _position(row: tuple[Any, ...]) -> Position:
+    """position_from_tuple's work, under the exact decimal context (values.build_exact)."""
     try:
         (account_id, position_id, strategy_id, symbol, side, status, quantity_e9, cost_basis_e8, realized_pnl_e8,
          opened_at, updated_at, closed_at) = row
@@ -61,10 +66,9 @@ def position_from_tuple(row: tuple[Any, ...]) -> Position:
             "symbol": symbol,
             "side": _SIDES[side],
             "status": _STATUSES[status],
-            "quantity": _decimal(quantity_e9).scaleb(-9, _CONTEXT),
-            "cost_basis": _decimal(cost_basis_e8).scaleb(-8, _CONTEXT),
-            "avg_entry_price": price_from_units(cost_basis_e8, quantity_e9) if quantity_e9 else _ZERO,
-            "realized_pnl": _decimal(realized_pnl_e8).scaleb(-8, _CONTEXT),
+            "quantity": _decimal(quantity_e9) * _E9,
+            "cost_basis": _decimal(cost_basis_e8) * _E8,
+            "realized_pnl": _decimal(realized_pnl_e8) * _E8,
             "opened_at": opened,
             "updated_at": updated,
             "closed_at": None if closed_at is None else updated if closed_at == updated_at else _timestamp(closed_at),
@@ -85,13 +89,13 @@ def position_from_row(row: Any) -> Position:
 def _one(conn: Any, query: str, params: dict[str, Any]) -> Position | None:
     """Run a one-row query of positions.sql and map its row (or None)."""
     statement = getattr(_sql(conn), query)
-    return row_as(statement, statement(conn, params), POSITION_COLUMNS, position_from_tuple, position_from_row)
+    return row_as(statement, statement(conn, params), POSITION_COLUMNS, _position, position_from_row)
 
 
 def _many(conn: Any, query: str, params: dict[str, Any]) -> list[Position]:
     """Run a many-row query of positions.sql and map its rows."""
     statement = getattr(_sql(conn), query)
-    return rows_as(statement, statement(conn, params), POSITION_COLUMNS, position_from_tuple, position_from_row)
+    return rows_as(statement, statement(conn, params), POSITION_COLUMNS, _position, position_from_row)
 
 
 def insert_position(

@@ -30,6 +30,7 @@ from aiosql.utils import VAR_REF
 
 from .errors import translate
 from .paths import queries_dir
+from .values import build_all_exact, build_exact
 
 log = logging.getLogger("stocksbot.sql")
 
@@ -478,10 +479,11 @@ def model_builder(cls: Any) -> Callable[[dict[str, Any]], Any]:
 
 def rows_as(statement: Statement, rows: Iterable[Any], columns: tuple[str, ...], fast: Callable[[Any], Any],
             slow: Callable[[dict[str, Any]], Any]) -> list[Any]:
-    """Map tuple rows: with ``fast`` when the statement returns exactly ``columns`` in that order,
-    else through ``slow`` on a dict per row (a query whose column list differs still maps right)."""
+    """Map tuple rows: with ``fast`` (under the exact decimal context, see values.build_exact) when the
+    statement returns exactly ``columns`` in that order, else through ``slow`` on a dict per row (a query
+    whose column list differs still maps right)."""
     if statement.columns == columns:
-        return [fast(row) for row in rows]
+        return build_all_exact(fast, rows)
     names = statement.columns or ()
     return [slow(dict(zip(names, row))) for row in rows]
 
@@ -492,5 +494,5 @@ def row_as(statement: Statement, row: Any, columns: tuple[str, ...], fast: Calla
     if row is None:
         return None
     if statement.columns == columns:
-        return fast(row)
+        return build_exact(fast, row)
     return slow(dict(zip(statement.columns or (), row)))

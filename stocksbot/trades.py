@@ -9,8 +9,9 @@ from typing import Any, Iterable
 from .errors import RowValidationError
 from .models import OrderSide, Trade, TradeEffect
 from .sqlfiles import model_builder, row_as, rows_as, statements
-from .values import DECIMAL_CONTEXT as _CONTEXT
-from .values import timestamp_from_db, timestamp_to_db
+from .values import MONEY_STEP as _E8
+from .values import QUANTITY_STEP as _E9
+from .values import build_exact, timestamp_from_db, timestamp_to_db
 
 _UNLIMITED = 2**62
 
@@ -42,6 +43,11 @@ def trade_from_tuple(row: tuple[Any, ...]) -> Trade:
     No pydantic validation runs: the table's constraints vouch for each column (see
     orders.order_from_tuple).
     """
+    return build_exact(_trade, row)
+
+
+def _trade(row: tuple[Any, ...]) -> Trade:
+    """trade_from_tuple's work, under the exact decimal context (values.build_exact)."""
     try:
         (account_id, trade_id, order_id, position_id, strategy_id, symbol, side, leg, effect, quantity_e9, price_e8,
          commission_e8, fees_e8, realized_pnl_e8, external_trade_id, executed_at, created_at) = row
@@ -58,11 +64,11 @@ def trade_from_tuple(row: tuple[Any, ...]) -> Trade:
             "side": _SIDES[side],
             "leg": leg,
             "effect": _EFFECTS[effect],
-            "quantity": _decimal(quantity_e9).scaleb(-9, _CONTEXT),
-            "price": _decimal(price_e8).scaleb(-8, _CONTEXT),
-            "commission": _decimal(commission_e8).scaleb(-8, _CONTEXT),
-            "fees": _decimal(fees_e8).scaleb(-8, _CONTEXT),
-            "realized_pnl": _decimal(realized_pnl_e8).scaleb(-8, _CONTEXT),
+            "quantity": _decimal(quantity_e9) * _E9,
+            "price": _decimal(price_e8) * _E8,
+            "commission": _decimal(commission_e8) * _E8,
+            "fees": _decimal(fees_e8) * _E8,
+            "realized_pnl": _decimal(realized_pnl_e8) * _E8,
             "external_trade_id": external_trade_id,
             "executed_at": executed,
             "created_at": executed if created_at == executed_at else timestamp_from_db(created_at),
@@ -83,13 +89,13 @@ def trade_from_row(row: Any) -> Trade:
 def _one(conn: Any, query: str, params: dict[str, Any]) -> Trade | None:
     """Run a one-row query of trades.sql and map its row (or None)."""
     statement = getattr(_sql(conn), query)
-    return row_as(statement, statement(conn, params), TRADE_COLUMNS, trade_from_tuple, trade_from_row)
+    return row_as(statement, statement(conn, params), TRADE_COLUMNS, _trade, trade_from_row)
 
 
 def _many(conn: Any, query: str, params: dict[str, Any]) -> list[Trade]:
     """Run a many-row query of trades.sql and map its rows."""
     statement = getattr(_sql(conn), query)
-    return rows_as(statement, statement(conn, params), TRADE_COLUMNS, trade_from_tuple, trade_from_row)
+    return rows_as(statement, statement(conn, params), TRADE_COLUMNS, _trade, trade_from_row)
 
 
 def insert_trade(
@@ -136,7 +142,7 @@ def find_trades_by_execution(
         for order_id, external in executions
     ])
     return {
-        key: row_as(statement, row, TRADE_COLUMNS, trade_from_tuple, trade_from_row)
+        key: row_as(statement, row, TRADE_COLUMNS, _trade, trade_from_row)
         for key, row in zip(executions, rows) if row is not None
     }
 

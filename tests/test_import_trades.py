@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, Rounded, getcontext, localcontext
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ import pytest
 import stocksbot
 from stocksbot import ConflictError, Order, Position, StorageService, Trade, ValidationError, orders, positions, trades
 from stocksbot.sqlfiles import QUERY_CALLS
-from stocksbot.values import new_id, timestamp_to_db
+from stocksbot.values import money_from_db, new_id, quantity_from_db, ratio, timestamp_to_db
 
 D = Decimal
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
@@ -175,16 +175,7 @@ def _validated(model: type, value: Any) -> Any:
 def test_rows_read_back_fast_are_the_models_pydantic_builds(db, storage, history):
     """Orders, positions and trades of a random book, read through the fast mappers, equal (and have the
     same types as) the models pydantic validates from their own fields."""
-    rng = random.Random(3)
-    for step in range(30):
-        order = storage.create_order(rng.choice(("KO", "MSFT")), rng.choice(("buy", "sell")), "limit",
-                                     D(rng.randint(1, 10**6)).scaleb(-rng.randint(0, 8)) + 1,
-                                     limit_price=D(rng.randint(1, 10**9)).scaleb(-8))
-        storage.update_order_status(order.order_id, "submitted")
-        storage.record_fill(order.order_id, quantity=order.quantity / 2, price=D(rng.randint(1, 10**12)).scaleb(-8),
-                            commission=D(rng.randint(0, 100)).scaleb(-2), executed_at=T0 + timedelta(seconds=step))
-    storage.import_trades([_row(history, n) for n in range(20)])
-    rows = storage.list_orders(limit=None) + storage.list_positions() + storage.get_trades()
+    rows = _random_book(storage, history, seed=3)
     assert len(rows) > 60
     for row in rows:
         model = type(row)
@@ -193,6 +184,77 @@ def test_rows_read_back_fast_are_the_models_pydantic_builds(db, storage, history
         assert again == row
         assert [type(v) for v in again.__dict__.values()] == [type(v) for v in row.__dict__.values()]
         assert row.model_fields_set == set(model.model_fields)
+
+
+def _random_book(storage: StorageService, history: dict[str, Any], seed: int) -> list[Any]:
+    """Orders with odd quantities and prices, partly filled, plus imported trades: every model the mappers build."""
+    rng = random.Random(seed)
+    for step in range(30):
+        order = storage.create_order(rng.choice(("KO", "MSFT")), rng.choice(("buy", "sell")), "limit",
+                                     D(rng.randint(1, 10**6)).scaleb(-rng.randint(0, 8)) + 1,
+                                     limit_price=D(rng.randint(1, 10**9)).scaleb(-8))
+        storage.update_order_status(order.order_id, "submitted")
+        storage.record_fill(order.order_id, quantity=order.quantity / 2, price=D(rng.randint(1, 10**12)).scaleb(-8),
+                            commission=D(rng.randint(0, 100)).scaleb(-2), executed_at=T0 + timedelta(seconds=step))
+    storage.import_trades([_row(history, n) for n in range(20)])
+    return storage.list_orders(limit=None) + storage.list_positions() + storage.get_trades()
+
+
+def _decimal_texts(model: Any) -> list[str]:
+    """Every Decimal of a model, derived ones included, as text: digits and exponent, not just the value."""
+    return [str(value) for value in model.model_dump().values() if isinstance(value, Decimal)]
+
+
+def test_rows_map_exactly_whatever_decimal_context_the_caller_set(storage, history):
+    """The mappers multiply each scaled integer by its column's step under stocksbot's own context: a
+    caller's 6-digit context that traps Inexact and Rounded neither rounds a value nor raises, and it
+    is the caller's context again afterwards, also after a row that does not map."""
+    expected = [_decimal_texts(row) for row in _random_book(storage, history, seed=5)]
+    assert any(len(text.replace(".", "").replace("-", "").lstrip("0")) > 6 for texts in expected for text in texts)
+    with localcontext(Context(prec=6, traps=[Inexact, Rounded])) as caller:
+        rows = storage.list_orders(limit=None) + storage.list_positions() + storage.get_trades()
+        one = storage.get_order(rows[0].order_id)
+        assert getcontext() is caller
+        with pytest.raises(stocksbot.RowValidationError):
+            trades.trade_from_tuple(("default",) * 17)
+        assert getcontext() is caller and 6 == caller.prec
+    assert expected == [_decimal_texts(row) for row in rows]
+    assert _decimal_texts(rows[0]) == _decimal_texts(one)
+
+
+def test_a_scaled_integer_maps_to_the_same_decimal_as_scaleb(storage, history):
+    """Digits and exponent: the mapped Decimals equal values.quantity_from_db / money_from_db (scaleb)."""
+    for row in _random_book(storage, history, seed=6):
+        if isinstance(row, Position):
+            units = [(row.quantity, 9), (row.cost_basis, 8), (row.realized_pnl, 8)]
+        elif isinstance(row, Trade):
+            units = [(row.quantity, 9), (row.price, 8), (row.commission, 8), (row.fees, 8), (row.realized_pnl, 8)]
+        else:
+            units = [(row.quantity, 9), (row.filled_quantity, 9), (row.filled_notional, 8), (row.limit_price, 8)]
+        for value, places in units:
+            if value is None:  # a market order's limit price
+                continue
+            scaled = int(value.scaleb(places))
+            assert str((quantity_from_db if places == 9 else money_from_db)(scaled)) == str(value)
+
+
+def test_the_average_prices_are_derived_on_access_and_a_dump_validates_back(storage, history):
+    """Order.avg_fill_price and Position.avg_entry_price are computed from the stored truth: in the
+    dump, recomputed on a copy with other figures, and not taken as input."""
+    book = _random_book(storage, history, seed=7)
+    order = next(row for row in book if isinstance(row, Order) and row.filled_quantity)
+    position = next(row for row in book if isinstance(row, Position) and row.quantity)
+    assert ratio(order.filled_notional, order.filled_quantity) == order.avg_fill_price
+    assert ratio(position.cost_basis, position.quantity) == position.avg_entry_price
+    assert order.avg_fill_price == order.model_dump()["avg_fill_price"]
+    assert position.avg_entry_price == position.model_dump()["avg_entry_price"]
+    assert "avg_fill_price" not in Order.model_fields and "avg_entry_price" not in Position.model_fields
+    doubled = position.model_copy(update={"quantity": position.quantity * 2})
+    assert ratio(position.cost_basis, position.quantity * 2) == doubled.avg_entry_price
+    assert position == Position.model_validate_json(position.model_dump_json())
+    assert order == Order.model_validate(order.model_dump())
+    assert D(0) == position.model_copy(update={"quantity": D(0)}).avg_entry_price
+    assert None is order.model_copy(update={"filled_quantity": D(0)}).avg_fill_price
 
 
 def test_a_row_the_model_cannot_hold_is_a_row_validation_error(storage, history):
