@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import re
 import time
 from collections import Counter
@@ -186,7 +187,7 @@ class Statement:
     has its driver error translated, exactly like a call through the aiosql functions.
     """
 
-    __slots__ = ("full_name", "sql", "kind", "columns", "_sqlite", "_tuple_row", "_positional")
+    __slots__ = ("full_name", "sql", "kind", "columns", "_sqlite", "_tuple_row", "_positional", "_getter")
 
     def __init__(self, file: str, name: str, sql: str, kind: str, dialect: str) -> None:
         self.full_name = f"{file}.{name}"
@@ -194,6 +195,7 @@ class Statement:
         self.kind = kind
         self.columns: tuple[str, ...] | None = None
         self._positional: tuple[str, tuple[str, ...]] | None = None
+        self._getter: tuple[str, Callable[[dict[str, Any]], Any]] | None = None
         self._sqlite = dialect == "sqlite"
         if not self._sqlite:
             from psycopg.rows import tuple_row
@@ -225,6 +227,9 @@ class Statement:
                 return cursor.rowcount
             if params is None:
                 cursor.execute(self.sql)
+            elif self._sqlite and type(params) is dict:
+                sql, values = self._bind(params)
+                cursor.execute(sql, values)
             else:
                 cursor.execute(self.sql, params)
             if kind == _WRITE:
@@ -314,6 +319,26 @@ class Statement:
                 write_row(row)
                 count += 1
         return count
+
+    def _bind(self, params: dict[str, Any]) -> tuple[str, Any]:
+        """SQLite: the statement with ``?`` placeholders and its values in order, taken from ``params``.
+
+        sqlite3 binds a named parameter by making a string of its name and looking it up in
+        the dict, for every parameter of every execution; positional values skip that
+        (about 0.2 µs a parameter, 3 µs for a trade row). A missing name gives the
+        named statement back, so the driver reports it exactly as before.
+        """
+        getter = self._getter
+        if getter is None:
+            sql, names = self._positional_sql()
+            if not names:
+                return self.sql, params
+            pick = operator.itemgetter(*names)
+            getter = self._getter = (sql, pick if len(names) > 1 else (lambda values: (pick(values),)))
+        try:
+            return getter[0], getter[1](params)
+        except KeyError:
+            return self.sql, params
 
     def _positional_sql(self) -> tuple[str, tuple[str, ...]]:
         """The statement with positional placeholders, and the parameter names in their order."""

@@ -24,6 +24,7 @@ from stocksbot import (
     ConfigType,
     ConfigurationError,
     ConflictError,
+    OrderStatus,
     DatabaseUnavailableError,
     StorageService,
     TransientError,
@@ -629,3 +630,25 @@ def test_with_connect_closes_the_postgres_pool(database_url: str, pg_server: Any
     assert [] == backend_states(pg_server, db)
     with pytest.raises(ConfigurationError):
         StorageService(db).get_config_value("k")
+
+
+# --- how named queries bind ---------------------------------------------------------------------------
+
+
+def test_a_named_query_binds_a_repeated_parameter_and_reports_a_missing_one(db: Any):
+    """The typed modules pass a dict of parameters; on SQLite it is bound positionally. A parameter used
+    twice in the SQL gets its one value in both places, and a missing one is the driver's own error,
+    translated and chained, not a KeyError."""
+    storage = StorageService(db)
+    order = storage.create_order("AAPL", "buy", "market", 10)
+    storage.update_order_status(order.order_id, "submitted")
+    with db.transaction() as conn:  # apply_order_fill names :fill_quantity_e9 three times and :updated_at twice
+        assert orders.apply_order_fill(conn, account_id="default", order_id=order.order_id, fill_quantity_e9=10**10,
+                                       fill_notional_e8=10**10, updated_at=NOW)
+    filled = storage.get_order(order.order_id)
+    assert (OrderStatus.FILLED, Decimal(10), NOW, NOW) == (filled.status, filled.filled_quantity, filled.updated_at, filled.terminal_at)
+    with pytest.raises(stocksbot.StocksbotError) as caught, db.connection() as conn:
+        orders.statements_of(conn).find_order(conn, {"account_id": "default"})
+    assert "orders.find_order" == caught.value.query
+    assert isinstance(caught.value.__cause__, (sqlite3.ProgrammingError, psycopg.ProgrammingError))
+    assert "order_id" in str(caught.value)
