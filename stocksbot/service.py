@@ -327,15 +327,16 @@ class StorageService:
             )
         fill_notional_e8 = in_range(accounting.notional_units(fill.quantity_e9, fill.price_e8), "notional")
         in_range(notional_e8 + fill_notional_e8, "notional")  # refuse an overflow alike on both engines
-        if not orders.apply_order_fill(
-            conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
-            fill_notional_e8=fill_notional_e8, updated_at=utc_now(),
-        ):  # the lock makes this unreachable; the guard keeps it safe regardless
-            raise InvalidTransitionError(f"order {order_id} changed while recording a fill")
 
         strategy_id, symbol, side = order[_STRATEGY], order[_SYMBOL], order[_SIDE]
         position, legs, executed = self._position_for_fill(conn, strategy_id, symbol, side, fill)
-        now = utc_now()
+        # One instant for every row this fill writes: the execution time when it was taken here.
+        now = executed if fill.executed_at is None else utc_now()
+        if not orders.apply_order_fill(
+            conn, account_id=account, order_id=order_id, fill_quantity_e9=fill.quantity_e9,
+            fill_notional_e8=fill_notional_e8, updated_at=now,
+        ):  # the order's row lock makes this unreachable; the guard keeps it safe regardless
+            raise InvalidTransitionError(f"order {order_id} changed while recording a fill")
         leg = legs[0]
         position_id = position[_POSITION_ID]
         if leg.effect == "close":
@@ -531,26 +532,28 @@ class StorageService:
             state[1] = filled_e9 = filled_e9 + fill.quantity_e9
             state[2] = notional_e8 + fill_notional_e8
             state[0] = "filled" if filled_e9 == quantity_e9 else "partially_filled"
+            now = utc_now()  # one instant for every row this fill writes (its execution time, if none given)
+            now_text = timestamp_to_db(now)
             order_write = order_writes.get(order_id)
             if order_write is None:
                 order_writes[order_id] = {
                     "account_id": account, "order_id": order_id, "fill_quantity_e9": fill.quantity_e9,
-                    "fill_notional_e8": fill_notional_e8, "updated_at": timestamp_to_db(utc_now()),
+                    "fill_notional_e8": fill_notional_e8, "updated_at": now_text,
                 }
             else:
                 order_write["fill_quantity_e9"] += fill.quantity_e9
                 order_write["fill_notional_e8"] += fill_notional_e8
-                order_write["updated_at"] = timestamp_to_db(utc_now())
+                order_write["updated_at"] = now_text
 
             strategy_id, symbol, side = row[_STRATEGY], row[_SYMBOL], row[_SIDE]
             key = (symbol, positions.strategy_key(strategy_id))
             position = book_positions[key]
-            executed = fill.executed_at or utc_now()
+            executed = fill.executed_at or now
             holding = None if position is None else accounting.UnitHolding(position[1], position[2], position[3])
             legs = accounting.apply_fill_units(
                 holding, side, fill.quantity_e9, fill.price_e8, fill.commission_e8, fill.fees_e8,
             )
-            executed_text, now_text = timestamp_to_db(executed), timestamp_to_db(utc_now())
+            executed_text = timestamp_to_db(executed)
             strategy_totals = totals.setdefault(strategy_id, strategy_metrics.Totals()) if strategy_id else None
             for leg_number, leg in enumerate(legs):
                 realized_e8 = in_range(leg.realized_pnl_e8, "realized_pnl")

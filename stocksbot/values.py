@@ -202,13 +202,26 @@ def to_utc(value: object, field: str) -> datetime:
         raise ValidationError(f"{field}: {value!r} is out of range", field=field) from None
 
 
+#: The last datetime :func:`timestamp_to_db` converted and its text, as one tuple (read and
+#: replaced whole, so threads never see a mismatched pair): a fill writes its one instant to
+#: three or four rows, and each after the first is then an identity check.
+_last_converted: tuple[object, str] = (object(), "")
+
+
 def timestamp_to_db(value: object, field: str = "timestamp") -> str:
     """An aware datetime as fixed-width UTC text, e.g. ``2024-03-01T14:30:00.123456Z``."""
+    global _last_converted
+    last = _last_converted
+    if value is last[0]:
+        return last[1]
     moment = to_utc(value, field)
     if moment.year < 1000:  # strftime would print fewer than 4 year digits on some libcs
         raise ValidationError(f"{field}: year out of range", field=field)
     # isoformat is C code and several times cheaper than strftime; "+00:00" becomes "Z".
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    text = moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    if type(value) is datetime:  # immutable, and held here: the same object is the same instant
+        _last_converted = (value, text)
+    return text
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

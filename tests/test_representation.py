@@ -369,3 +369,16 @@ def test_order_by_id_is_creation_order(db):
         newest = fetch(conn, "SELECT MAX(strategy_id) AS id FROM strategies")[0]["id"]
     assert created == ordered
     assert created[-1] == newest
+
+
+def test_a_datetime_converted_again_gives_the_same_text_and_none_is_still_refused():
+    """timestamp_to_db keeps its last conversion: the same object (a fill writes one instant to several
+    rows) gives the same text, an equal instant in another zone too, and a value that is no datetime is
+    refused whatever was converted before."""
+    moment = datetime(2024, 3, 1, 14, 30, 0, 123456, tzinfo=timezone.utc)
+    assert TS == timestamp_to_db(moment) == timestamp_to_db(moment)
+    assert TS == timestamp_to_db(moment.astimezone(timezone(timedelta(hours=-5))))
+    assert "2024-03-01T14:30:00.123457Z" == timestamp_to_db(moment + timedelta(microseconds=1))
+    for value in (None, "", object()):
+        with pytest.raises(ValidationError):
+            timestamp_to_db(value)

@@ -732,3 +732,21 @@ def test_portfolio_summary_without_marks_has_no_totals(storage):
     assert (None, None) == (partly.total_market_value, partly.total_unrealized_pnl)
     assert D(100) == partly.lines[0].unrealized_pnl
     assert partly.lines[1].unrealized_pnl is None
+
+
+# --- one instant per fill ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["record_fill", "record_fills"])
+def test_every_row_a_fill_writes_carries_one_instant(storage, batched):
+    """Without a broker time, the fill's execution time is the time it was recorded, and the order's
+    updated_at, the trade's created_at and the position's updated_at are that same instant; with a
+    broker time, the rows it changes still share one recording instant."""
+    storage.create_position("AAPL", "long", 5, "90")  # the fills below add to it: the holding update writes updated_at
+    for executed_at in (None, at(3)):
+        order = make_order(storage, "AAPL", "buy", 4)
+        fill = {"order_id": order.order_id, "quantity": 4, "price": "100", "executed_at": executed_at}
+        trade = storage.record_fills([fill])[0] if batched else storage.record_fill(**fill)
+        recorded = storage.get_order(order.order_id).updated_at
+        assert recorded == trade.created_at == storage.get_position(trade.position_id).updated_at
+        assert (recorded if executed_at is None else executed_at) == trade.executed_at
