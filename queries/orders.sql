@@ -117,6 +117,15 @@ WHERE account_id = :account_id
     AND status IN ('pending', 'submitted', 'partially_filled')
 ORDER BY created_at, order_id;
 
+-- name: find_order_for_fill(account_id, order_id)^
+-- What a fill reads of its order, inside the fill's transaction: status, fill state, strategy, symbol and side; SQLite's BEGIN IMMEDIATE already holds the write lock, PostgreSQL's version in postgresql/orders.sql takes the row lock.
+-- Index: pk_orders
+SELECT
+    order_id, status, quantity_e9, filled_quantity_e9, filled_notional_e8, strategy_id, symbol, side
+FROM orders
+WHERE account_id = :account_id
+    AND order_id = :order_id;
+
 -- name: lock_order(account_id, order_id)^
 -- Take the row lock of one order for the rest of the transaction and return it: the portable no-op write; PostgreSQL runs the SELECT ... FOR UPDATE of postgresql/orders.sql.
 -- Index: pk_orders

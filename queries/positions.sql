@@ -36,6 +36,17 @@ WHERE account_id = :account_id
     AND strategy_key = :strategy_key
     AND status = 'open';
 
+-- name: find_open_position_for_fill(account_id, symbol, strategy_key)^
+-- What a fill reads of the open position of (symbol, strategy), inside the fill's transaction: id, side, quantity and cost basis, nothing if none is open; SQLite's BEGIN IMMEDIATE already holds the write lock, PostgreSQL's version in postgresql/positions.sql takes the row lock.
+-- Index: uq_positions_account_symbol_strategy_open
+SELECT
+    position_id, side, quantity_e9, cost_basis_e8
+FROM positions
+WHERE account_id = :account_id
+    AND symbol = :symbol
+    AND strategy_key = :strategy_key
+    AND status = 'open';
+
 -- name: lock_open_position(account_id, symbol, strategy_key)^
 -- Take the row lock of the open position of (symbol, strategy) and return it, nothing if none is open: the portable no-op write; PostgreSQL runs the SELECT ... FOR UPDATE of postgresql/positions.sql.
 -- Index: uq_positions_account_symbol_strategy_open

@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import RowValidationError
 from .models import Position, PositionSide, PositionStatus
-from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
+from .sqlfiles import canonical_row, model_builder, row_as, rows_as, statements
 from .values import MONEY_STEP as _E8
 from .values import QUANTITY_STEP as _E9
 from .values import build_exact, money_from_db, timestamp_from_db, timestamp_to_db
@@ -20,6 +20,8 @@ POSITION_COLUMNS = (
     "account_id", "position_id", "strategy_id", "symbol", "side", "status", "quantity_e9", "cost_basis_e8",
     "realized_pnl_e8", "opened_at", "updated_at", "closed_at",
 )
+#: What a fill reads of an open position (positions.sql: find_open_position_for_fill), in this order.
+POSITION_FILL_COLUMNS = ("position_id", "side", "quantity_e9", "cost_basis_e8")
 _SIDES = {member.value: member for member in PositionSide}
 _STATUSES = {member.value: member for member in PositionStatus}
 _build_position = model_builder(Position)
@@ -153,34 +155,34 @@ def mark_position_closed(
     })
 
 
-# --- the fill path: the same queries, rows as tuples in POSITION_COLUMNS order, no models ---------------
+# --- the fill path: rows as tuples, no models -------------------------------------------------------------
 
 
-def lock_open_position_row(conn: Any, *, account_id: str, symbol: str, strategy_id: str | None) -> tuple[Any, ...] | None:
-    """The open position of (symbol, strategy) locked for the rest of the transaction, as a tuple, or None.
+def find_open_position_for_fill(conn: Any, *, account_id: str, symbol: str, strategy_id: str | None) -> tuple[Any, ...] | None:
+    """What a fill reads of the open position of (symbol, strategy), as a tuple in
+    :data:`POSITION_FILL_COLUMNS` order, locked for the rest of the transaction; None if none is open.
 
-    lock_open_position on PostgreSQL; find_open_position on SQLite, where the transaction's
-    ``BEGIN IMMEDIATE`` already holds the write lock (see orders.lock_order_row)
-    (positions.sql: lock_open_position, find_open_position).
+    One query on both engines, locking as orders.find_order_for_fill does
+    (positions.sql: find_open_position_for_fill).
     """
     queries = _sql(conn)
-    statement = queries.find_open_position if is_sqlite(conn) else queries.lock_open_position
-    row = statement(conn, {"account_id": account_id, "symbol": symbol, "strategy_key": strategy_key(strategy_id)})
-    return canonical_row(statement, row, POSITION_COLUMNS)
+    row = queries.find_open_position_for_fill(conn, {
+        "account_id": account_id, "symbol": symbol, "strategy_key": strategy_key(strategy_id),
+    })
+    return canonical_row(queries.find_open_position_for_fill, row, POSITION_FILL_COLUMNS)
 
 
-def lock_open_position_rows(
+def find_open_positions_for_fills(
     conn: Any, *, account_id: str, keys: list[tuple[str, str | None]],
 ) -> dict[tuple[str, str], tuple[Any, ...] | None]:
-    """:func:`lock_open_position_row` for many (symbol, strategy_id) at once (one round trip on PostgreSQL):
-    ``{(symbol, strategy_key): row or None}`` (positions.sql: lock_open_position, find_open_position)."""
-    queries = _sql(conn)
-    statement = queries.find_open_position if is_sqlite(conn) else queries.lock_open_position
+    """:func:`find_open_position_for_fill` for many (symbol, strategy_id) at once, locked in key order (one
+    round trip on PostgreSQL): ``{(symbol, strategy_key): row or None}`` (positions.sql: find_open_position_for_fill)."""
+    statement = _sql(conn).find_open_position_for_fill
     ordered = sorted({(symbol, strategy_key(strategy_id)) for symbol, strategy_id in keys})
     rows = statement.each(conn, [
         {"account_id": account_id, "symbol": symbol, "strategy_key": key} for symbol, key in ordered
     ])
-    return {key: canonical_row(statement, row, POSITION_COLUMNS) for key, row in zip(ordered, rows)}
+    return {key: canonical_row(statement, row, POSITION_FILL_COLUMNS) for key, row in zip(ordered, rows)}
 
 
 def insert_position_row(

@@ -50,12 +50,12 @@ log = logging.getLogger("stocksbot.service")
 _WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 _WORKING_VALUES = frozenset(status.value for status in _WORKING)
 # Positions of the columns the fill path reads from an order's and a position's row tuple.
-_STRATEGY, _SYMBOL, _SIDE = (orders.ORDER_COLUMNS.index(c) for c in ("strategy_id", "symbol", "side"))
+_STRATEGY, _SYMBOL, _SIDE = (orders.ORDER_FILL_COLUMNS.index(c) for c in ("strategy_id", "symbol", "side"))
 _QUANTITY, _STATUS, _FILLED, _NOTIONAL = (
-    orders.ORDER_COLUMNS.index(c) for c in ("quantity_e9", "status", "filled_quantity_e9", "filled_notional_e8")
+    orders.ORDER_FILL_COLUMNS.index(c) for c in ("quantity_e9", "status", "filled_quantity_e9", "filled_notional_e8")
 )
 _POSITION_ID, _POSITION_SIDE, _POSITION_QUANTITY, _POSITION_COST = (
-    positions.POSITION_COLUMNS.index(c) for c in ("position_id", "side", "quantity_e9", "cost_basis_e8")
+    positions.POSITION_FILL_COLUMNS.index(c) for c in ("position_id", "side", "quantity_e9", "cost_basis_e8")
 )
 _FILL_ONLY = (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
 _MAX_POSITION_RACES = 5
@@ -305,10 +305,10 @@ class StorageService:
         )
 
     def _record_fill(self, conn: Any, order_id: str, fill: "_Fill") -> Trade:
-        # The fill path works on rows as tuples (orders.ORDER_COLUMNS, positions.POSITION_COLUMNS
+        # The fill path works on rows as tuples (orders.ORDER_FILL_COLUMNS, positions.POSITION_FILL_COLUMNS
         # order) and builds one model, the Trade it returns (docs/performance.md).
         account = self.account_id
-        order = orders.lock_order_row(conn, account_id=account, order_id=order_id)  # serialises fills of one order
+        order = orders.find_order_for_fill(conn, account_id=account, order_id=order_id)  # locked: serialises fills of one order
         if order is None:
             raise NotFoundError(f"order {order_id} not found")
         if fill.external_trade_id is not None:
@@ -371,13 +371,13 @@ class StorageService:
     ) -> tuple[tuple[Any, ...], tuple[accounting.UnitLeg, ...], datetime]:
         """Lock the open position of (symbol, strategy), or open one, and compute the fill's legs on it.
 
-        Returns the position's row (a tuple in positions.POSITION_COLUMNS order), the
+        Returns the position's row (a tuple in positions.POSITION_FILL_COLUMNS order), the
         legs (in storage units), and the fill's execution time: the broker's, or — when the caller gave
         none — the time taken here, under the position's lock, so that a position's
         trades listed by ``executed_at`` are in the order they were applied.
         """
         for _ in range(_MAX_POSITION_RACES):
-            position = positions.lock_open_position_row(
+            position = positions.find_open_position_for_fill(
                 conn, account_id=self.account_id, symbol=symbol, strategy_id=strategy_id,
             )
             executed = fill.executed_at or utc_now()
@@ -398,13 +398,16 @@ class StorageService:
     def _open_position(
         self, conn: Any, strategy_id: str | None, symbol: str, leg: accounting.UnitLeg, executed: datetime,
     ) -> tuple[Any, ...] | None:
+        """Insert the position an opening leg creates; its row in positions.POSITION_FILL_COLUMNS order,
+        or None if another transaction has just opened one for (symbol, strategy)."""
         assert leg.effect == "open" and leg.after is not None
-        return positions.insert_position_row(
-            conn, account_id=self.account_id, position_id=new_id(), strategy_id=strategy_id,
-            symbol=symbol, side=leg.after.side, quantity_e9=leg.after.quantity_e9,
-            cost_basis_e8=in_range(leg.after.cost_basis_e8, "cost_basis"),
+        position_id, cost_basis_e8 = new_id(), in_range(leg.after.cost_basis_e8, "cost_basis")
+        inserted = positions.insert_position_row(
+            conn, account_id=self.account_id, position_id=position_id, strategy_id=strategy_id,
+            symbol=symbol, side=leg.after.side, quantity_e9=leg.after.quantity_e9, cost_basis_e8=cost_basis_e8,
             realized_pnl_e8=in_range(leg.realized_pnl_e8, "realized_pnl"), opened_at=executed,
         )
+        return None if inserted is None else (position_id, leg.after.side, leg.after.quantity_e9, cost_basis_e8)
 
     def _write_trade(
         self, conn: Any, order_id: str, strategy_id: str | None, symbol: str, side: str, fill: "_Fill",
@@ -481,12 +484,12 @@ class StorageService:
            bulk statement (trades.insert_trades: executemany, or COPY).
         """
         account = self.account_id
-        order_rows = orders.lock_order_rows(conn, account_id=account, order_ids=[order_id for order_id, _ in prepared])
+        order_rows = orders.find_orders_for_fills(conn, account_id=account, order_ids=[order_id for order_id, _ in prepared])
         recorded = trades.find_trades_by_execution(conn, account_id=account, executions=list(dict.fromkeys(
             (order_id, fill.external_trade_id) for order_id, fill in prepared
             if fill.external_trade_id is not None and order_id in order_rows
         )))
-        held = positions.lock_open_position_rows(conn, account_id=account, keys=[
+        held = positions.find_open_positions_for_fills(conn, account_id=account, keys=[
             (row[_SYMBOL], row[_STRATEGY]) for row in order_rows.values()
         ])
         # The book as the batch changes it: order fill state, and each (symbol, strategy) open position.

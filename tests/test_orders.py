@@ -6,10 +6,12 @@ Every test runs on SQLite and on PostgreSQL (the ``db`` fixture).
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 
 from stocksbot import (
@@ -447,3 +449,27 @@ def test_typed_mark_order_rejected_from_submitted(db: Any):
     assert (S.REJECTED, "market closed", T2) == (rejected.status, rejected.status_reason, rejected.terminal_at)
     with db.connection() as conn:
         assert rejected == orders.find_order(conn, account_id=ACCOUNT, order_id=order.order_id)
+
+
+def test_what_a_fill_reads_of_its_order_stays_locked_until_the_transaction_ends(db: Any, database_url: str):
+    """orders.find_order_for_fill: the eight columns a fill needs, in ORDER_FILL_COLUMNS order, or None; the
+    order cannot be taken by another writer until the transaction ends (PostgreSQL: its row lock; SQLite:
+    the write lock of BEGIN IMMEDIATE)."""
+    with db.transaction() as conn:
+        order = _insert(conn, created_at=T0, client_order_id="c-1", quantity_e9=quantity_to_db("2.5"))
+    with db.transaction() as conn:
+        row = orders.find_order_for_fill(conn, account_id=ACCOUNT, order_id=order.order_id)
+        assert dict(zip(orders.ORDER_FILL_COLUMNS, row)) == {
+            "order_id": order.order_id, "status": "pending", "quantity_e9": 2_500_000_000, "filled_quantity_e9": 0,
+            "filled_notional_e8": 0, "strategy_id": None, "symbol": order.symbol, "side": order.side.value,
+        }
+        assert None is orders.find_order_for_fill(conn, account_id=ACCOUNT, order_id=new_id())
+        assert {} == orders.find_orders_for_fills(conn, account_id="paper", order_ids=[order.order_id])
+        if db.dialect == "postgresql":
+            with psycopg.connect(database_url, autocommit=True) as other, pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("SELECT 1 FROM orders WHERE order_id = %s FOR UPDATE NOWAIT", (order.order_id,))
+        else:
+            other = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            other.close()

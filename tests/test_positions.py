@@ -291,3 +291,25 @@ def test_typed_listings(db: Any):
         assert [b] == positions.list_open_positions(conn, account_id=ACCOUNT, symbol="B")
         assert [c.position_id, a.position_id, b.position_id] == [p.position_id for p in positions.list_positions(conn, account_id=ACCOUNT)]
         assert [c.position_id] == [p.position_id for p in positions.list_positions(conn, account_id=ACCOUNT, limit=1)]
+
+
+def test_what_a_fill_reads_of_an_open_position(db: Any, svc: StorageService):
+    """positions.find_open_position_for_fill(s): id, side, quantity and cost basis of the open position of
+    (symbol, strategy), in POSITION_FILL_COLUMNS order, or None."""
+    strategy = svc.create_strategy("s").strategy_id
+    with db.transaction() as conn:
+        plain = _open(conn, quantity="7.5", cost_basis="750.75")
+        ruled = _open(conn, strategy_id=strategy, side="short", quantity="2", cost_basis="300")
+        expected = {
+            None: (plain.position_id, "long", 7_500_000_000, 75_075_000_000),
+            strategy: (ruled.position_id, "short", 2_000_000_000, 30_000_000_000),
+        }
+        assert ("position_id", "side", "quantity_e9", "cost_basis_e8") == positions.POSITION_FILL_COLUMNS
+        for strategy_id, row in expected.items():
+            assert row == positions.find_open_position_for_fill(conn, account_id=ACCOUNT, symbol="AAPL", strategy_id=strategy_id)
+        assert None is positions.find_open_position_for_fill(conn, account_id=ACCOUNT, symbol="MSFT", strategy_id=None)
+        assert {("AAPL", ""): expected[None], ("AAPL", strategy): expected[strategy], ("MSFT", ""): None} == (
+            positions.find_open_positions_for_fills(
+                conn, account_id=ACCOUNT, keys=[("MSFT", None), ("AAPL", strategy), ("AAPL", None), ("AAPL", None)],
+            )
+        )

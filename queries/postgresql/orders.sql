@@ -11,3 +11,13 @@ FROM orders
 WHERE account_id = :account_id
     AND order_id = :order_id
 FOR UPDATE;
+
+-- name: find_order_for_fill(account_id, order_id)^
+-- What a fill reads of its order (status, fill state, strategy, symbol, side), with the order's row lock for the rest of the transaction.
+-- Index: pk_orders
+SELECT
+    order_id, status, quantity_e9, filled_quantity_e9, filled_notional_e8, strategy_id, symbol, side
+FROM orders
+WHERE account_id = :account_id
+    AND order_id = :order_id
+FOR UPDATE;

@@ -12,3 +12,15 @@ WHERE account_id = :account_id
     AND strategy_key = :strategy_key
     AND status = 'open'
 FOR UPDATE;
+
+-- name: find_open_position_for_fill(account_id, symbol, strategy_key)^
+-- What a fill reads of the open position of (symbol, strategy) (id, side, quantity, cost basis), with its row lock; nothing if none is open.
+-- Index: uq_positions_account_symbol_strategy_open
+SELECT
+    position_id, side, quantity_e9, cost_basis_e8
+FROM positions
+WHERE account_id = :account_id
+    AND symbol = :symbol
+    AND strategy_key = :strategy_key
+    AND status = 'open'
+FOR UPDATE;
