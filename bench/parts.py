@@ -8,6 +8,8 @@ end-to-end runs of ``python -m bench``.
 
 from __future__ import annotations
 
+import operator
+import sys
 import tempfile
 import timeit
 from datetime import datetime, timezone
@@ -31,7 +33,9 @@ def main() -> None:
     import stocksbot
     from stocksbot import orders
     from stocksbot.models import Order
-    from stocksbot.values import DECIMAL_CONTEXT, money_to_db, price_from_units, ratio, timestamp_from_db
+    from stocksbot.values import (
+        DECIMAL_CONTEXT, MONEY_STEP, build_all_exact, money_to_db, price_from_units, ratio, timestamp_from_db,
+    )
 
     lines: list[tuple[str, float, float]] = []
 
@@ -70,6 +74,18 @@ def main() -> None:
     price = Decimal("123.45")
     compare("Decimal -> scaled integer (digits string -> as_integer_ratio)", lambda: _digits_scale(price, 8),
             lambda: money_to_db(price), 20000)
+    # A listing's amounts as the mappers turn them into Decimals, timed per amount.
+    amounts = [ORDER_ROW[14] + 7919 * n for n in range(200)]
+    scaled = [Decimal(units).scaleb(-8, DECIMAL_CONTEXT) for units in amounts]
+    multiplied = build_all_exact(lambda units: Decimal(units) * MONEY_STEP, amounts)
+    assert [str(value) for value in scaled] == [str(value) for value in multiplied]
+    lines.append(("scaled integer -> Decimal in a listing (scaleb with context -> multiply, one context switch)",
+                  best(lambda: [Decimal(units).scaleb(-8, DECIMAL_CONTEXT) for units in amounts], 100) / len(amounts),
+                  best(lambda: build_all_exact(lambda units: Decimal(units) * MONEY_STEP, amounts), 100) / len(amounts)))
+    described = tuple("".join(list(name)) for name in orders.ORDER_COLUMNS)  # equal names, other str objects
+    interned = tuple(sys.intern(name) for name in described)
+    compare("a statement's columns checked against ORDER_COLUMNS (names as read -> interned)",
+            lambda: described == orders.ORDER_COLUMNS, lambda: interned == orders.ORDER_COLUMNS, 20000)
 
     # Statements: through aiosql's generated function (dict rows) vs Statement (tuple rows).
     with tempfile.TemporaryDirectory() as directory:
@@ -141,6 +157,14 @@ def time_writes(db: Any, lines: list[tuple[str, float, float]]) -> None:
 
             lines.append(("insert a fill's trade row (INSERT ... RETURNING -> INSERT)",
                           best(lambda: insert(returning_sql, True), 2000), best(lambda: insert(statement_sql, False), 2000)))
+            positional_sql, names = trades.statements_of(conn).insert_trade._positional_sql()
+            pick = operator.itemgetter(*names)
+
+            def insert_positional() -> int:
+                return conn.execute(positional_sql, pick({**values, "trade_id": new_id()})).rowcount
+
+            lines.append(("bind a trade row's 17 parameters (by name -> positional, itemgetter)",
+                          best(lambda: insert(statement_sql, False), 2000), best(insert_positional, 2000)))
             raise RolledBack
     except RolledBack:
         pass
