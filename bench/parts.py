@@ -8,6 +8,7 @@ end-to-end runs of ``python -m bench``.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import sys
 import tempfile
@@ -34,7 +35,7 @@ def main() -> None:
     from stocksbot import orders
     from stocksbot.models import Order
     from stocksbot.values import (
-        DECIMAL_CONTEXT, MONEY_STEP, build_all_exact, money_to_db, price_from_units, ratio, timestamp_from_db,
+        DECIMAL_CONTEXT, MONEY_STEP, build_exact, money_to_db, price_from_units, ratio, timestamp_from_db,
     )
 
     lines: list[tuple[str, float, float]] = []
@@ -68,9 +69,13 @@ def main() -> None:
     compare("timestamp text -> datetime (slicing + int() -> fromisoformat)",
             lambda: _slice_parse("2024-01-02T14:30:00.123456Z"), lambda: timestamp_from_db("2024-01-02T14:30:00.123456Z"), 20000)
     moment = datetime(2024, 1, 2, 14, 30, 0, 123456, tzinfo=timezone.utc)
+    # Two equal instants as two objects, taken in turn: each call converts (timestamp_to_db keeps only its last one).
+    turns = itertools.cycle([moment, moment.replace()])
     compare("datetime -> timestamp text (to_utc + strftime -> isoformat)",
             lambda: (moment - moment.utcoffset()).replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            lambda: stocksbot.values.timestamp_to_db(moment), 20000)
+            lambda: stocksbot.values.timestamp_to_db(next(turns)), 20000)
+    compare("a fill's one instant converted again for its next row (isoformat -> the kept last conversion)",
+            lambda: stocksbot.values.timestamp_to_db(next(turns)), lambda: stocksbot.values.timestamp_to_db(moment), 20000)
     price = Decimal("123.45")
     compare("Decimal -> scaled integer (digits string -> as_integer_ratio)", lambda: _digits_scale(price, 8),
             lambda: money_to_db(price), 20000)
@@ -81,7 +86,8 @@ def main() -> None:
     assert [str(value) for value in scaled] == [str(value) for value in multiplied]
     lines.append(("scaled integer -> Decimal in a listing (scaleb with context -> multiply, one context switch)",
                   best(lambda: [Decimal(units).scaleb(-8, DECIMAL_CONTEXT) for units in amounts], 100) / len(amounts),
-                  best(lambda: build_all_exact(lambda units: Decimal(units) * MONEY_STEP, amounts), 100) / len(amounts)))
+                  best(lambda: build_exact(lambda values: [Decimal(units) * MONEY_STEP for units in values], amounts), 100)
+                  / len(amounts)))
     described = tuple("".join(list(name)) for name in orders.ORDER_COLUMNS)  # equal names, other str objects
     interned = tuple(sys.intern(name) for name in described)
     compare("a statement's columns checked against ORDER_COLUMNS (names as read -> interned)",
