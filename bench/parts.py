@@ -82,7 +82,7 @@ def main() -> None:
     # A listing's amounts as the mappers turn them into Decimals, timed per amount.
     amounts = [ORDER_ROW[14] + 7919 * n for n in range(200)]
     scaled = [Decimal(units).scaleb(-8, DECIMAL_CONTEXT) for units in amounts]
-    multiplied = build_all_exact(lambda units: Decimal(units) * MONEY_STEP, amounts)
+    multiplied = build_exact(lambda values: [Decimal(units) * MONEY_STEP for units in values], amounts)
     assert [str(value) for value in scaled] == [str(value) for value in multiplied]
     lines.append(("scaled integer -> Decimal in a listing (scaleb with context -> multiply, one context switch)",
                   best(lambda: [Decimal(units).scaleb(-8, DECIMAL_CONTEXT) for units in amounts], 100) / len(amounts),
