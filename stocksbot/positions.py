@@ -47,8 +47,8 @@ def strategy_key(strategy_id: str | None) -> str:
 def position_from_tuple(row: tuple[Any, ...]) -> Position:
     """Build a :class:`Position` from a full ``positions`` row as a tuple in :data:`POSITION_COLUMNS` order.
 
-    avg_entry_price = cost_basis / quantity. No pydantic validation runs: the table's
-    constraints vouch for each column (see orders.order_from_tuple).
+    No pydantic validation runs: the table's constraints vouch for each column (see
+    orders.order_from_tuple); ``avg_entry_price`` is the model's computed field.
     """
     return build_exact(_position, row)
 
@@ -80,7 +80,7 @@ def _position(row: tuple[Any, ...]) -> Position:
 
 
 def position_from_row(row: Any) -> Position:
-    """Build a :class:`Position` from a full ``positions`` row given as a mapping; avg_entry_price = cost_basis / quantity."""
+    """Build a :class:`Position` from a full ``positions`` row given as a mapping."""
     try:
         values = tuple(row[column] for column in POSITION_COLUMNS)
     except (KeyError, TypeError) as exc:
