@@ -3,7 +3,7 @@
 Run it from the repository root::
 
     python -m bench                    # the full run, both engines (several minutes)
-    python -m bench --quick            # under a minute: small sizes, 3 rounds
+    python -m bench --quick            # about a minute: small sizes, 3 rounds
     python -m bench --engine sqlite    # one engine
     python -m bench --scaling          # W3, W4, W5 at 1x, 10x, 100x the data
     python -m bench.parts              # the read and fill paths' steps, before and after each optimisation

@@ -491,7 +491,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="stocksbot vs the raw driver vs SQLAlchemy ORM, interleaved, on SQLite and PostgreSQL.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (about a minute)")
     parser.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--postgres-url", default=None, help="an admin URL (creates and drops throwaway databases); "
                         "default: $STOCKSBOT_BENCH_POSTGRES_URL, else $STOCKSBOT_TEST_POSTGRES_URL, else "
