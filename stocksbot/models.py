@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field, model_validator
 
@@ -95,11 +95,18 @@ _ROW = ConfigDict(frozen=True, extra="forbid")
 _ZERO = Decimal(0)
 
 
-def _without(data: Any, derived: str) -> Any:
-    """Validation input without the derived field ``derived``: a model's own dump validates back into it."""
-    if isinstance(data, dict) and derived in data:
-        return {name: value for name, value in data.items() if name != derived}
-    return data
+class _RowWithDerived(BaseModel):
+    """A row model with one computed field, ``DERIVED``: its dumps carry it, and validating such a
+    dump drops it first (``extra="forbid"`` would refuse it), so a model's own dump validates back."""
+
+    DERIVED: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_is_not_input(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.DERIVED in data:
+            return {name: value for name, value in data.items() if name != cls.DERIVED}
+        return data
 
 
 class Strategy(BaseModel):
@@ -116,10 +123,11 @@ class Strategy(BaseModel):
     updated_at: AwareDatetime
 
 
-class Order(BaseModel):
+class Order(_RowWithDerived):
     """One row of ``orders``; ``avg_fill_price`` is derived from the filled notional."""
 
     model_config = _ROW
+    DERIVED = "avg_fill_price"
 
     order_id: str
     account_id: str
@@ -149,21 +157,17 @@ class Order(BaseModel):
         """
         return ratio(self.filled_notional, self.filled_quantity) if self.filled_quantity else None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _derived_is_not_input(cls, data: Any) -> Any:
-        return _without(data, "avg_fill_price")
-
     @property
     def remaining_quantity(self) -> Decimal:
         """What is still to be filled."""
         return self.quantity - self.filled_quantity
 
 
-class Position(BaseModel):
+class Position(_RowWithDerived):
     """One row of ``positions``; ``avg_entry_price`` is derived as cost_basis / quantity."""
 
     model_config = _ROW
+    DERIVED = "avg_entry_price"
 
     position_id: str
     account_id: str
@@ -186,11 +190,6 @@ class Position(BaseModel):
         Derived on access (in the dumps too), not stored: mapping a row does not pay for it.
         """
         return ratio(self.cost_basis, self.quantity) if self.quantity else _ZERO
-
-    @model_validator(mode="before")
-    @classmethod
-    def _derived_is_not_input(cls, data: Any) -> Any:
-        return _without(data, "avg_entry_price")
 
 
 class Trade(BaseModel):
