@@ -179,6 +179,19 @@ def _redact(url: str) -> str:
 # --- the database ----------------------------------------------------------------------
 
 
+class _ThreadState(threading.local):
+    """Per-thread state: the thread's connection and transaction depth.
+
+    The class attributes are every thread's defaults, so a thread that has not set them yet
+    reads them as plain attributes; ``getattr(local, "conn", None)`` on a bare
+    ``threading.local`` raises and catches an AttributeError instead, about 0.5 µs on every
+    read outside a transaction.
+    """
+
+    conn: Any = None
+    depth: int = 0
+
+
 class Database:
     """One database, SQLite or PostgreSQL: connections, transactions, queries, migrations."""
 
@@ -190,7 +203,7 @@ class Database:
         self.dialect = self.url.dialect
         if self.settings.sql_echo:
             _enable_echo()
-        self._local = threading.local()
+        self._local = _ThreadState()
         self._closed = False
         self._schema_checked = False
         self.retries = 0  # transient errors retried by run_in_transaction, for the reliability reports
@@ -230,7 +243,7 @@ class Database:
     @property
     def in_transaction(self) -> bool:
         """True inside a ``with db.transaction():`` block on this thread."""
-        return getattr(self._local, "depth", 0) > 0
+        return self._local.depth > 0
 
     def connection(self) -> Any:
         """The current transaction's connection, or a fresh autocommit connection for one unit of reads.
@@ -239,7 +252,7 @@ class Database:
         """
         if self._closed:
             raise ConfigurationError("this Database is closed")
-        current = getattr(self._local, "conn", None)
+        current = self._local.conn
         if current is not None:
             return _Given(current)
         return self._engine.autocommit_connection()
@@ -260,7 +273,7 @@ class Database:
         """
         if self._closed:
             raise ConfigurationError("this Database is closed")
-        current = getattr(self._local, "conn", None)
+        current = self._local.conn
         if current is not None:
             return work(current)
         if self.dialect == "sqlite":
@@ -381,7 +394,7 @@ class _TransactionScope:
     def __enter__(self) -> Any:
         db = self.db
         local = db._local
-        depth = self.depth = getattr(local, "depth", 0)
+        depth = self.depth = local.depth
         if depth == 0:
             self.inner = db._engine.begin()
             conn = self.inner.__enter__()
@@ -464,7 +477,7 @@ class _SQLiteEngine(_Engine):
     def __init__(self, url: DatabaseURL, settings: Settings) -> None:
         self.url = url
         self.settings = settings
-        self._local = threading.local()
+        self._local = _ThreadState()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.shared_connection: sqlite3.Connection | None = None
@@ -506,7 +519,7 @@ class _SQLiteEngine(_Engine):
     def _connection(self) -> sqlite3.Connection:
         if self.shared_connection is not None:
             return self.shared_connection
-        conn = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is None:
             conn = self._local.conn = self._open()
         return conn
