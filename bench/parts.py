@@ -88,6 +88,13 @@ def main() -> None:
                   best(lambda: [Decimal(units).scaleb(-8, DECIMAL_CONTEXT) for units in amounts], 100) / len(amounts),
                   best(lambda: build_exact(lambda values: [Decimal(units) * MONEY_STEP for units in values], amounts), 100)
                   / len(amounts)))
+    by_int = build_exact(lambda values: [MONEY_STEP * units for units in values], amounts)
+    assert [str(value) for value in by_int] == [str(value) for value in multiplied]
+    lines.append(("scaled integer -> Decimal in a listing (Decimal(units) * step -> step * units)",
+                  best(lambda: build_exact(lambda values: [Decimal(units) * MONEY_STEP for units in values], amounts), 100)
+                  / len(amounts),
+                  best(lambda: build_exact(lambda values: [MONEY_STEP * units for units in values], amounts), 100)
+                  / len(amounts)))
     described = tuple("".join(list(name)) for name in orders.ORDER_COLUMNS)  # equal names, other str objects
     interned = tuple(sys.intern(name) for name in described)
     compare("a statement's columns checked against ORDER_COLUMNS (names as read -> interned)",

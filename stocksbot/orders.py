@@ -32,7 +32,6 @@ _SIDES = {member.value: member for member in OrderSide}
 _TYPES = {member.value: member for member in OrderType}
 _STATUSES = {member.value: member for member in OrderStatus}
 _build_order = model_builder(Order)
-_decimal = Decimal
 _timestamp = timestamp_from_db
 
 
@@ -74,13 +73,13 @@ def _order(row: tuple[Any, ...]) -> Order:
             "symbol": symbol,
             "side": _SIDES[side],
             "order_type": _TYPES[order_type],
-            "quantity": _decimal(quantity_e9) * _E9,
-            "limit_price": None if limit_price_e8 is None else _decimal(limit_price_e8) * _E8,
-            "stop_price": None if stop_price_e8 is None else _decimal(stop_price_e8) * _E8,
+            "quantity": _E9 * quantity_e9,
+            "limit_price": None if limit_price_e8 is None else _E8 * limit_price_e8,
+            "stop_price": None if stop_price_e8 is None else _E8 * stop_price_e8,
             "status": _STATUSES[status],
             "status_reason": status_reason,
-            "filled_quantity": _decimal(filled_e9) * _E9,
-            "filled_notional": _decimal(notional_e8) * _E8,
+            "filled_quantity": _E9 * filled_e9,
+            "filled_notional": _E8 * notional_e8,
             "created_at": created,
             "updated_at": updated,
             "terminal_at": None if terminal_at is None else updated if terminal_at == updated_at else _timestamp(terminal_at),

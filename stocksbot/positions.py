@@ -25,7 +25,6 @@ POSITION_FILL_COLUMNS = ("position_id", "side", "quantity_e9", "cost_basis_e8")
 _SIDES = {member.value: member for member in PositionSide}
 _STATUSES = {member.value: member for member in PositionStatus}
 _build_position = model_builder(Position)
-_decimal = Decimal
 _timestamp = timestamp_from_db
 
 
@@ -68,9 +67,9 @@ def _position(row: tuple[Any, ...]) -> Position:
             "symbol": symbol,
             "side": _SIDES[side],
             "status": _STATUSES[status],
-            "quantity": _decimal(quantity_e9) * _E9,
-            "cost_basis": _decimal(cost_basis_e8) * _E8,
-            "realized_pnl": _decimal(realized_pnl_e8) * _E8,
+            "quantity": _E9 * quantity_e9,
+            "cost_basis": _E8 * cost_basis_e8,
+            "realized_pnl": _E8 * realized_pnl_e8,
             "opened_at": opened,
             "updated_at": updated,
             "closed_at": None if closed_at is None else updated if closed_at == updated_at else _timestamp(closed_at),

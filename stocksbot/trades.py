@@ -24,7 +24,6 @@ TRADE_COLUMNS = (
 _SIDES = {member.value: member for member in OrderSide}
 _EFFECTS = {member.value: member for member in TradeEffect}
 _build_trade = model_builder(Trade)
-_decimal = Decimal
 
 
 def _sql(conn: Any) -> Any:
@@ -64,11 +63,11 @@ def _trade(row: tuple[Any, ...]) -> Trade:
             "side": _SIDES[side],
             "leg": leg,
             "effect": _EFFECTS[effect],
-            "quantity": _decimal(quantity_e9) * _E9,
-            "price": _decimal(price_e8) * _E8,
-            "commission": _decimal(commission_e8) * _E8,
-            "fees": _decimal(fees_e8) * _E8,
-            "realized_pnl": _decimal(realized_pnl_e8) * _E8,
+            "quantity": _E9 * quantity_e9,
+            "price": _E8 * price_e8,
+            "commission": _E8 * commission_e8,
+            "fees": _E8 * fees_e8,
+            "realized_pnl": _E8 * realized_pnl_e8,
             "external_trade_id": external_trade_id,
             "executed_at": executed,
             "created_at": executed if created_at == executed_at else timestamp_from_db(created_at),
