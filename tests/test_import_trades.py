@@ -11,6 +11,8 @@ would build.
 
 from __future__ import annotations
 
+import copy
+import pickle
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal, Inexact, Rounded, getcontext, localcontext
@@ -255,6 +257,26 @@ def test_the_average_prices_are_derived_on_access_and_a_dump_validates_back(stor
     assert order == Order.model_validate(order.model_dump())
     assert D(0) == position.model_copy(update={"quantity": D(0)}).avg_entry_price
     assert None is order.model_copy(update={"filled_quantity": D(0)}).avg_fill_price
+
+
+def test_models_read_back_share_one_read_only_fields_set_that_copies_and_pickles_as_a_plain_set(storage, history):
+    """The mappers give every model of a class one shared model_fields_set: changing it in place is
+    refused (it would change every model's), while model_copy, deepcopy and pickle get a set of their own."""
+    book = _random_book(storage, history, seed=11)
+    for model in (Order, Position, Trade):
+        read = [row for row in book if type(row) is model]
+        assert len(read) >= 2 and all(row.model_fields_set is read[0].model_fields_set for row in read)
+        shared = read[0].model_fields_set
+        for change in (lambda: shared.add("x"), lambda: shared.discard("symbol"), lambda: shared.clear(),
+                       lambda: shared.update({"x"})):
+            with pytest.raises(TypeError, match="shared"):
+                change()
+        assert shared == set(model.model_fields)
+        for copied in (read[0].model_copy(update={"symbol": "ZZZ"}), copy.deepcopy(read[0]),
+                       pickle.loads(pickle.dumps(read[0]))):
+            assert type(copied.model_fields_set) is set and copied.model_fields_set == shared
+            copied.model_fields_set.add("symbol")  # its own set: the shared one stays as it is
+        assert read[0].model_dump(exclude_unset=True) == read[0].model_dump()  # every field counts as set
 
 
 def test_a_row_the_model_cannot_hold_is_a_row_validation_error(storage, history):
