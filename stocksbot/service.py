@@ -15,7 +15,8 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from . import accounting, inputs
 from . import config as config_queries
@@ -643,26 +644,29 @@ class StorageService:
         ('buy'|'sell'), ``effect`` ('open'|'increase'|'reduce'|'close'), ``quantity``, ``price``,
         ``realized_pnl`` and ``executed_at``, and optionally ``leg`` (0, or 1 for the opening leg
         of a flip), ``commission`` and ``fees`` (default 0), ``external_trade_id`` and
-        ``strategy_id`` (default None). Every row is validated in one pass before anything is
-        written (a ValidationError names ``rows[i].<field>``); then all of them are inserted in
-        one transaction — one executemany on SQLite, ``COPY`` on PostgreSQL — together with
-        their strategies' maintained metrics. A row whose order, position or strategy is not in
-        the account, or that repeats an execution already recorded, fails the whole import
-        (ConflictError) and nothing is written.
+        ``strategy_id`` (default None). All of them are inserted in one transaction — one
+        executemany on SQLite, ``COPY`` on PostgreSQL — together with their strategies'
+        maintained metrics. Each row is validated once, as it streams into that statement, so
+        that on PostgreSQL the server stores the rows already sent while the next ones are
+        checked (decision 22). A row that does not validate (a ValidationError naming
+        ``rows[i].<field>``), or whose order, position or strategy is not in the account, or
+        that repeats an execution already recorded (ConflictError), fails the whole import:
+        the transaction rolls back and nothing is written.
 
         The orders and positions are NOT recomputed from the imported rows: they are the
         record as the caller gives it. ``stocksbot db verify`` reports every order whose
         filled quantity, and every position whose realized P&L, the trades do not add up to.
         """
-        prepared, totals = _validated_imports(self.account_id, rows)
+        rows = inputs.batch(rows, "rows")
 
         def work(conn: Any) -> int:
-            count = trades.insert_trades(conn, rows=prepared)
+            totals: dict[str, strategy_metrics.Totals] = {}  # filled in as the rows stream, complete after
+            count = trades.insert_trades(conn, rows=_validated_imports(self.account_id, rows, totals))
             for strategy_id, strategy_totals in totals.items():
                 strategy_metrics.add_totals(conn, account_id=self.account_id, strategy_id=strategy_id, totals=strategy_totals)
             return count
 
-        return self.db.run_in_transaction(work) if prepared else 0
+        return self.db.run_in_transaction(work) if rows else 0
 
     def get_trades(
         self, order_id: str | None = None, symbol: str | None = None, strategy_id: str | None = None,
@@ -833,14 +837,18 @@ _SIDE_VALUES = {**{side.value: side.value for side in OrderSide}, **{side: side.
 _EFFECT_VALUES = {**{effect.value: effect.value for effect in TradeEffect}, **{effect: effect.value for effect in TradeEffect}}
 
 
+#: import_trades makes its trade ids this many at a time (values.new_ids), as the rows stream.
+_IMPORT_ID_CHUNK = 4096
+
+
 def _validated_imports(
-    account_id: str, rows: Iterable[Mapping[str, Any]],
-) -> tuple[list[tuple[Any, ...]], dict[str, strategy_metrics.Totals]]:
-    """One strict pass over import_trades' rows: each as a tuple of trades.TRADE_COLUMNS values, and the
-    totals each strategy's metrics gain. A ValidationError names ``rows[i].<field>``."""
+    account_id: str, rows: list[Any], totals: dict[str, strategy_metrics.Totals],
+) -> Iterator[tuple[Any, ...]]:
+    """One strict pass over import_trades' rows, as they stream into the bulk statement: each row as a
+    tuple of trades.TRADE_COLUMNS values, its strategy's metrics added to ``totals`` (complete once
+    every row is through). A ValidationError names ``rows[i].<field>``."""
     created_at = timestamp_to_db(utc_now())
-    prepared: list[tuple[Any, ...]] = []
-    totals: dict[str, strategy_metrics.Totals] = {}
+    trade_ids: Iterator[str] = iter(())
     known_ids: set[str] = set()  # ids and symbols already checked: history repeats them a lot
     known_symbols: set[str] = set()
 
@@ -851,7 +859,7 @@ def _validated_imports(
         known_ids.add(value)
         return value
 
-    for index, row in enumerate(inputs.batch(rows, "rows")):
+    for index, row in enumerate(rows):
         where = f"rows[{index}]"
         if not isinstance(row, Mapping):
             raise ValidationError(f"{where}: expected a mapping of trade fields", field=where)
@@ -887,12 +895,12 @@ def _validated_imports(
             commission_e8 = inputs.fee(row.get("commission", 0), "commission")
             fees_e8 = inputs.fee(row.get("fees", 0), "fees")
             realized_e8 = money_to_db(row["realized_pnl"], "realized_pnl")
-            prepared.append((
-                account_id, None, order_id, position_id, strategy_id, symbol, side, leg, effect,
+            values = (
+                order_id, position_id, strategy_id, symbol, side, leg, effect,
                 inputs.positive_quantity(row["quantity"]), inputs.positive_price(row["price"]),
                 commission_e8, fees_e8, realized_e8, inputs.external_id(row.get("external_trade_id"), "external_trade_id"),
                 timestamp_to_db(row["executed_at"], "executed_at"), created_at,
-            ))
+            )
         except ValidationError as exc:
             raise ValidationError(f"{where}.{exc.message}", field=f"{where}.{exc.field}") from None
         if strategy_id is not None:
@@ -900,8 +908,11 @@ def _validated_imports(
             if strategy_totals is None:
                 strategy_totals = totals[strategy_id] = strategy_metrics.Totals()
             strategy_totals.add(effect, realized_e8, commission_e8, fees_e8)
-    ids = new_ids(len(prepared))  # the trade ids, made together, in row order
-    return [(account_id, trade_id, *row[2:]) for row, trade_id in zip(prepared, ids)], totals
+        trade_id = next(trade_ids, None)
+        if trade_id is None:  # the trade ids, made together a chunk at a time, in row order
+            trade_ids = iter(new_ids(min(_IMPORT_ID_CHUNK, len(rows) - index)))
+            trade_id = next(trade_ids)
+        yield (account_id, trade_id, *values)
 
 
 def _same_execution(order_id: str, fill: "_Fill", recorded: "_Fill") -> None:

@@ -30,7 +30,7 @@ from aiosql.adapters.generic import GenericAdapter
 from aiosql.adapters.pyformat import PyFormatAdapter
 from aiosql.utils import VAR_REF
 
-from .errors import translate
+from .errors import StocksbotError, translate
 from .paths import queries_dir
 from .values import build_all_exact, build_exact
 
@@ -288,6 +288,8 @@ class Statement:
         For a ``*!`` INSERT: one ``executemany`` with positional parameters (no dict per row).
         For a ``COPY <table> (<columns>) FROM STDIN`` (a PostgreSQL override): psycopg's
         ``cursor.copy()``, one ``write_row`` per row. Counted, echoed and translated like a call.
+        ``rows`` may be a generator: it is consumed as the statement runs, and a stocksbot error it
+        raises (a row that does not validate) ends the statement and is raised as it is.
         """
         QUERY_CALLS[self.full_name] += 1
         started = time.perf_counter()
@@ -305,6 +307,8 @@ class Statement:
                     count = cursor.rowcount
                 finally:
                     cursor.close()
+        except StocksbotError:  # raised by the rows as they stream (a row that does not validate): as it is
+            raise
         except Exception as exc:
             raise translate(exc, query=self.full_name) from exc
         if log.isEnabledFor(logging.DEBUG):

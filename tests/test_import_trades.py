@@ -121,7 +121,7 @@ BAD_ROWS = [
 
 
 @pytest.mark.parametrize("what, change, field", BAD_ROWS, ids=[b[0] for b in BAD_ROWS])
-def test_one_bad_row_refuses_the_import_before_anything_is_written(db, storage, history, what, change, field):
+def test_one_bad_row_refuses_the_whole_import(db, storage, history, what, change, field):
     """The ValidationError names the row and the field; the database is unchanged."""
     rows = [_row(history, n) for n in range(5)]
     rows[2] = {**rows[2], **change}
@@ -132,6 +132,26 @@ def test_one_bad_row_refuses_the_import_before_anything_is_written(db, storage, 
 
     assert field == caught.value.field
     assert before == snapshot(db, ("trades", "strategy_metrics", "orders", "positions"))
+
+
+def test_a_bad_row_deep_in_a_large_import_ends_the_bulk_statement_and_nothing_is_written(db, storage, history):
+    """The rows are validated as they stream into the one bulk statement (executemany, or COPY whose
+    first rows the server has already taken): a bad row at 2,500 of 3,000 is the ValidationError that
+    names it, the transaction rolls back, and the same service imports the corrected rows next."""
+    rows = [_row(history, n) for n in range(3000)]
+    rows[2500] = {**rows[2500], "price": D("1.000000001")}
+    before = snapshot(db, ("trades", "strategy_metrics", "orders", "positions"))
+
+    with pytest.raises(ValidationError) as caught:
+        storage.import_trades(rows)
+
+    assert "rows[2500].price" == caught.value.field
+    assert type(caught.value) is ValidationError and caught.value.__cause__ is None  # as raised, not translated
+    assert before == snapshot(db, ("trades", "strategy_metrics", "orders", "positions"))
+    had = len(storage.get_trades())
+    rows[2500] = _row(history, 2500)
+    assert 3000 == storage.import_trades(rows)
+    assert had + 3000 == len(storage.get_trades())
 
 
 def test_a_missing_required_field_is_named(storage, history):
