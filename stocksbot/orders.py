@@ -6,7 +6,6 @@ Query functions never commit: they run in the caller's transaction (or autocommi
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from .errors import RowValidationError

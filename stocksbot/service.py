@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import accounting, inputs
