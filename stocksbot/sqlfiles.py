@@ -490,9 +490,9 @@ class AllFieldsSet(set):  # type: ignore[type-arg]
 
     A set per row was an object the garbage collector traverses (18 names for an Order) for as
     long as the model lives, plus its allocation: 4,400 instructions of a point read, 1,300 per
-    row of a listing (``python -m bench.instructions``). Shared, it must not change: the mutating methods raise,
-    and a copy (what ``model_copy`` and ``deepcopy`` take before ``model_copy(update=...)`` adds
-    to it) or a pickle is a plain set of its own.
+    row of a listing (``python -m bench.instructions``). Shared, it must not change: the
+    mutating methods raise, and a copy (what ``model_copy`` and ``deepcopy`` take before
+    ``model_copy(update=...)`` adds to it) or a pickle is a plain set of its own.
     """
 
     __slots__ = ()
