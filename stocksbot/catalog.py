@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -56,7 +56,7 @@ VERBS: dict[str, str] = {
     "`SELECT ... FOR UPDATE` in the PostgreSQL override, a portable no-op `UPDATE ... SET c = c ... RETURNING` "
     "in the shared file (SQLite has no `FOR UPDATE`; its fill path reads instead, under `BEGIN IMMEDIATE`)",
     "apply": "apply a delta to one row in a single guarded statement (`SET c = c + :delta WHERE <guard>`); "
-    "1 row changed, or 0 when the guard refuses it",
+    "1 row changed, or 0 when the guard refuses it (a batch form: the number of its rows changed)",
 }
 ADDED_VERBS = ("lock", "apply", "sum")
 
@@ -94,6 +94,7 @@ class Query:
     path: Path
     line: int  # line of the "-- name:" header, 1-based
     dialect: str | None = None  # None for a shared query, else the engine of an override file
+    engine_only: bool = False  # a query of an engine's file with no shared query of its name (that engine runs it alone)
 
     @property
     def indexes(self) -> tuple[str, ...]:
@@ -207,13 +208,24 @@ class Catalog:
 
     @property
     def queries(self) -> list[Query]:
-        """The shared queries (the ones every engine runs), in file and line order."""
-        return [query for file in self.files if file.dialect is None for query in file.queries]
+        """Every query stocksbot runs: the shared ones, in file and line order, then the engine-only ones."""
+        shared = [query for file in self.files if file.dialect is None for query in file.queries]
+        return shared + self.engine_only
 
     @property
     def overrides(self) -> list[Query]:
-        """Same-name queries of ``queries/<dialect>/`` files."""
-        return [query for file in self.files if file.dialect is not None for query in file.queries]
+        """Same-name queries of ``queries/<dialect>/`` files: one engine's text of a shared query."""
+        return [query for file in self.files if file.dialect is not None for query in file.queries if not query.engine_only]
+
+    @property
+    def engine_only(self) -> list[Query]:
+        """Queries of ``queries/<dialect>/`` files with no shared query of their name: that engine alone runs
+        them (a batch in one set-based statement, say), and their doc line says what the other engine runs."""
+        return [query for file in self.files if file.dialect is not None for query in file.queries if query.engine_only]
+
+    def for_dialect(self, dialect: str) -> list[Query]:
+        """The queries one engine runs: the shared ones and its own engine-only ones."""
+        return [query for query in self.queries if query.dialect in (None, dialect)]
 
     def __iter__(self) -> Iterator[Query]:
         return iter(self.queries)
@@ -295,9 +307,12 @@ def load_catalog(directory: Path | None = None, *, migrations: Path | None = Non
     catalog = Catalog()
     for path in sorted(root.glob("*.sql")):
         catalog.files.append(parse_file(path))
+    shared = {query.full_name for file in catalog.files for query in file.queries}
     for dialect in ("postgresql", "sqlite"):
         for path in sorted((root / dialect).glob("*.sql")):
-            catalog.files.append(parse_file(path, dialect=dialect))
+            parsed = parse_file(path, dialect=dialect)
+            queries = tuple(replace(query, engine_only=query.full_name not in shared) for query in parsed.queries)
+            catalog.files.append(replace(parsed, queries=queries))
     try:
         catalog.indexes = index_definitions(Path(migrations) if migrations else migrations_dir())
     except FileNotFoundError:  # pragma: no cover - a query directory outside a checkout
@@ -428,7 +443,8 @@ def render_markdown(catalog: Catalog) -> str:
     emit(
         "Every statement stocksbot runs is one of the named queries below, in `queries/<table>.sql`, "
         "the same text on SQLite and PostgreSQL (a same-name file in `queries/postgresql/` or "
-        "`queries/sqlite/` overrides a query for one engine). Each query has exactly one typed Python "
+        "`queries/sqlite/` overrides a query for one engine, and may add queries that engine alone runs, "
+        "each saying what the other engine runs instead). Each query has exactly one typed Python "
         "function of the same name in `stocksbot/<table>.py`, and the name is the one the logs "
         "(`SQL_ECHO=1`), the errors (`query=\"orders.find_order\"`) and the command line use."
     )
@@ -507,17 +523,19 @@ def render_markdown(catalog: Catalog) -> str:
         emit(f"## {title}")
         emit("")
         if file.dialect:
-            emit(f"Same-name overrides used on {file.dialect} only.")
+            emit(f"Used on {file.dialect} only: same-name overrides of shared queries, and queries only {file.dialect} runs.")
             emit("")
         if file.description:
             emit(file.description)
             emit("")
         for query in file.queries:
-            heading = query.full_name if not file.dialect else f"{query.full_name} ({file.dialect})"
+            heading = query.full_name if not file.dialect or query.engine_only else f"{query.full_name} ({file.dialect})"
             emit(f"### {heading}")
             emit("")
             emit(query.doc or "*(no doc line)*")
             emit("")
+            if query.engine_only:
+                emit(f"- **Engine:** {file.dialect} only")
             emit(f"- **Parameters:** {_code(query.parameters or ())}")
             result = f"{query.result} (`{query.operator}`)" if query.operator else query.result
             emit(f"- **Returns:** {result}" + (f"; {query.returns}" if query.returns else ""))
@@ -601,6 +619,10 @@ def explain(
     """
     if isinstance(query, str):
         query = load_catalog().find(query)
+    if query.engine_only and query.dialect != db.dialect:
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"{query.full_name} runs on {query.dialect} only; this database is {db.dialect}")
     function = db.query_file(query.file).function(query.name)
     sql = function.sql.strip().rstrip(";")
     missing = [name for name in (query.parameters or ()) if name not in parameters]

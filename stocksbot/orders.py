@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import RowValidationError
 from .models import Order, OrderSide, OrderStatus, OrderType
-from .sqlfiles import canonical_row, model_builder, row_as, rows_as, statements
+from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
 from .values import MONEY_STEP as _E8
 from .values import QUANTITY_STEP as _E9
 from .values import build_exact, timestamp_from_db, timestamp_to_db
@@ -223,16 +223,47 @@ def find_order_for_fill(conn: Any, *, account_id: str, order_id: str) -> tuple[A
     return canonical_row(queries.find_order_for_fill, row, ORDER_FILL_COLUMNS)
 
 
-def find_orders_for_fills(conn: Any, *, account_id: str, order_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-    """:func:`find_order_for_fill` for many orders at once, locked in id order (one round trip on PostgreSQL):
-    ``{order_id: row}`` of those that exist (orders.sql: find_order_for_fill)."""
-    statement = _sql(conn).find_order_for_fill
-    ordered = sorted(set(order_ids))  # one lock order for every batch: concurrent batches do not deadlock
-    rows = statement.each(conn, [{"account_id": account_id, "order_id": order_id} for order_id in ordered])
-    return {
-        order_id: canonical_row(statement, row, ORDER_FILL_COLUMNS)
-        for order_id, row in zip(ordered, rows) if row is not None
-    }
+def list_orders_for_fills(conn: Any, *, account_id: str, order_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """:func:`find_order_for_fill` for a batch of orders, each locked, in order_id order (concurrent
+    batches take their locks in one order, so they cannot deadlock): ``{order_id: row}`` of those that exist.
+
+    PostgreSQL runs one statement for them all (orders.sql, PostgreSQL file: list_orders_for_fills);
+    SQLite runs find_order_for_fill once per order, in process, where a statement costs no round trip.
+    """
+    queries = _sql(conn)
+    ordered = sorted(set(order_ids))
+    if is_sqlite(conn):
+        statement = queries.find_order_for_fill
+        rows = statement.each(conn, [{"account_id": account_id, "order_id": order_id} for order_id in ordered])
+        return {
+            order_id: canonical_row(statement, row, ORDER_FILL_COLUMNS)
+            for order_id, row in zip(ordered, rows) if row is not None
+        }
+    rows = queries.list_orders_for_fills(conn, {"account_id": account_id, "order_ids": ordered})
+    rows = [canonical_row(queries.list_orders_for_fills, row, ORDER_FILL_COLUMNS) for row in rows]
+    return {row[0]: row for row in rows}
+
+
+def apply_order_fills(conn: Any, *, account_id: str, fills: list[dict[str, Any]]) -> int:
+    """:func:`apply_order_fill` for a batch of orders, each ``fills`` item the dict of one order's
+    ``order_id``, ``fill_quantity_e9``, ``fill_notional_e8`` and ``updated_at`` (timestamp text);
+    returns how many orders changed (each one that is still working and not overfilled).
+
+    PostgreSQL runs one statement for them all (orders.sql, PostgreSQL file: apply_order_fills);
+    SQLite runs apply_order_fill once per order, in process.
+    """
+    queries = _sql(conn)
+    if is_sqlite(conn):
+        statement = queries.apply_order_fill
+        return sum(statement(conn, {**fill, "account_id": account_id}) for fill in fills)
+    if not fills:
+        return 0
+    return queries.apply_order_fills(conn, {
+        "account_id": account_id, "order_ids": [fill["order_id"] for fill in fills],
+        "fill_quantities_e9": [fill["fill_quantity_e9"] for fill in fills],
+        "fill_notionals_e8": [fill["fill_notional_e8"] for fill in fills],
+        "updated_ats": [fill["updated_at"] for fill in fills],
+    })
 
 
 _MARK_QUERIES = {
@@ -276,8 +307,8 @@ def mark_order_expired(conn: Any, **kwargs: Any) -> Order | None:
 
 
 __all__ = [
-    "ORDER_COLUMNS", "ORDER_FILL_COLUMNS", "apply_order_fill", "find_order", "find_order_by_client_order_id",
-    "find_order_by_external_id", "find_order_for_fill", "find_orders_for_fills", "insert_order", "list_open_orders",
+    "ORDER_COLUMNS", "ORDER_FILL_COLUMNS", "apply_order_fill", "apply_order_fills", "find_order", "find_order_by_client_order_id",
+    "find_order_by_external_id", "find_order_for_fill", "insert_order", "list_open_orders", "list_orders_for_fills",
     "list_orders", "list_orders_by_status", "list_orders_by_strategy", "list_orders_by_symbol", "lock_order",
     "mark_order", "mark_order_cancelled", "mark_order_expired", "mark_order_rejected", "mark_order_submitted",
     "order_from_row", "order_from_tuple", "statements_of",

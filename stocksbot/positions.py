@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import RowValidationError
 from .models import Position, PositionSide, PositionStatus
-from .sqlfiles import canonical_row, model_builder, row_as, rows_as, statements
+from .sqlfiles import canonical_row, is_sqlite, model_builder, row_as, rows_as, statements
 from .values import MONEY_STEP as _E8
 from .values import QUANTITY_STEP as _E9
 from .values import build_exact, money_from_db, timestamp_from_db, timestamp_to_db
@@ -22,6 +22,8 @@ POSITION_COLUMNS = (
 )
 #: What a fill reads of an open position (positions.sql: find_open_position_for_fill), in this order.
 POSITION_FILL_COLUMNS = ("position_id", "side", "quantity_e9", "cost_basis_e8")
+#: What a batch of fills reads of each open position (positions.sql, PostgreSQL file: list_open_positions_for_fills).
+POSITION_FILL_KEYED_COLUMNS = ("symbol", "strategy_key", *POSITION_FILL_COLUMNS)
 _SIDES = {member.value: member for member in PositionSide}
 _STATUSES = {member.value: member for member in PositionStatus}
 _build_position = model_builder(Position)
@@ -171,17 +173,56 @@ def find_open_position_for_fill(conn: Any, *, account_id: str, symbol: str, stra
     return canonical_row(queries.find_open_position_for_fill, row, POSITION_FILL_COLUMNS)
 
 
-def find_open_positions_for_fills(
+def list_open_positions_for_fills(
     conn: Any, *, account_id: str, keys: list[tuple[str, str | None]],
 ) -> dict[tuple[str, str], tuple[Any, ...] | None]:
-    """:func:`find_open_position_for_fill` for many (symbol, strategy_id) at once, locked in key order (one
-    round trip on PostgreSQL): ``{(symbol, strategy_key): row or None}`` (positions.sql: find_open_position_for_fill)."""
-    statement = _sql(conn).find_open_position_for_fill
+    """:func:`find_open_position_for_fill` for a batch of (symbol, strategy_id) pairs, each open
+    position locked, in key order: ``{(symbol, strategy_key): row or None}``.
+
+    PostgreSQL runs one statement for them all (positions.sql, PostgreSQL file:
+    list_open_positions_for_fills); SQLite runs find_open_position_for_fill once per pair, in process.
+    """
+    queries = _sql(conn)
     ordered = sorted({(symbol, strategy_key(strategy_id)) for symbol, strategy_id in keys})
-    rows = statement.each(conn, [
-        {"account_id": account_id, "symbol": symbol, "strategy_key": key} for symbol, key in ordered
-    ])
-    return {key: canonical_row(statement, row, POSITION_FILL_COLUMNS) for key, row in zip(ordered, rows)}
+    if is_sqlite(conn):
+        statement = queries.find_open_position_for_fill
+        rows = statement.each(conn, [
+            {"account_id": account_id, "symbol": symbol, "strategy_key": key} for symbol, key in ordered
+        ])
+        return {key: canonical_row(statement, row, POSITION_FILL_COLUMNS) for key, row in zip(ordered, rows)}
+    held: dict[tuple[str, str], tuple[Any, ...] | None] = dict.fromkeys(ordered)
+    if ordered:
+        rows = queries.list_open_positions_for_fills(conn, {
+            "account_id": account_id, "symbols": [symbol for symbol, _ in ordered],
+            "strategy_keys": [key for _, key in ordered],
+        })
+        for row in rows:
+            row = canonical_row(queries.list_open_positions_for_fills, row, POSITION_FILL_KEYED_COLUMNS)
+            held[(row[0], row[1])] = row[2:]
+    return held
+
+
+def update_position_holdings(conn: Any, *, account_id: str, holdings: list[dict[str, Any]]) -> int:
+    """:func:`update_position_holding` for a batch of open positions, each ``holdings`` item the dict of
+    one position's ``position_id``, ``quantity_e9``, ``cost_basis_e8``, ``realized_pnl_delta_e8`` and
+    ``updated_at`` (timestamp text); returns how many positions changed (each one still open).
+
+    PostgreSQL runs one statement for them all (positions.sql, PostgreSQL file:
+    update_position_holdings); SQLite runs update_position_holding once per position, in process.
+    """
+    queries = _sql(conn)
+    if is_sqlite(conn):
+        statement = queries.update_position_holding
+        return sum(statement(conn, {**holding, "account_id": account_id}) for holding in holdings)
+    if not holdings:
+        return 0
+    return queries.update_position_holdings(conn, {
+        "account_id": account_id, "position_ids": [holding["position_id"] for holding in holdings],
+        "quantities_e9": [holding["quantity_e9"] for holding in holdings],
+        "cost_bases_e8": [holding["cost_basis_e8"] for holding in holdings],
+        "realized_pnl_deltas_e8": [holding["realized_pnl_delta_e8"] for holding in holdings],
+        "updated_ats": [holding["updated_at"] for holding in holdings],
+    })
 
 
 def insert_position_row(

@@ -479,18 +479,23 @@ class StorageService:
            and the open position of every (symbol, strategy) the orders trade.
         2. Apply the fills one by one to that in-memory book, exactly as _record_fill would
            (same checks, same errors, same accounting), collecting the writes.
-        3. Write: each position's changes folded into its final state (an insert, then one
-           update or one close), one guarded update per order for all its fills, one upsert
-           per strategy's metrics (one pipeline on PostgreSQL), then every trade row in one
+        3. Write, each position's changes folded into its final state: the positions opened and
+           closed (inserts and closes in order of first change) with one upsert per strategy's
+           metrics (one pipeline on PostgreSQL); one guarded update per order for all its fills;
+           one update per position still open, to its final holding; then every trade row in one
            bulk statement (trades.insert_trades: executemany, or COPY).
+
+        On PostgreSQL the reads and the order and position updates are one statement each over the
+        whole batch (the PostgreSQL-only list_*_for_fills, list_trades_by_executions, apply_order_fills,
+        update_position_holdings; decision 23); SQLite runs their per-row queries, in process.
         """
         account = self.account_id
-        order_rows = orders.find_orders_for_fills(conn, account_id=account, order_ids=[order_id for order_id, _ in prepared])
-        recorded = trades.find_trades_by_execution(conn, account_id=account, executions=list(dict.fromkeys(
+        order_rows = orders.list_orders_for_fills(conn, account_id=account, order_ids=[order_id for order_id, _ in prepared])
+        recorded = trades.list_trades_by_executions(conn, account_id=account, executions=list(dict.fromkeys(
             (order_id, fill.external_trade_id) for order_id, fill in prepared
             if fill.external_trade_id is not None and order_id in order_rows
         )))
-        held = positions.find_open_positions_for_fills(conn, account_id=account, keys=[
+        held = positions.list_open_positions_for_fills(conn, account_id=account, keys=[
             (row[_SYMBOL], row[_STRATEGY]) for row in order_rows.values()
         ])
         # The book as the batch changes it: order fill state, and each (symbol, strategy) open position.
@@ -616,12 +621,8 @@ class StorageService:
         for write in position_writes.values():  # in order of first change: a close comes before the next open
             if "insert" in write and not write["first_of_key"]:
                 writes.append((queries_positions.insert_position, write["insert"]))
-            if "update" in write:
-                writes.append((queries_positions.update_position_holding, write["update"]))
             if "close" in write:
                 writes.append((queries_positions.mark_position_closed, write["close"]))
-        apply_order_fill = orders.statements_of(conn).apply_order_fill
-        writes += [(apply_order_fill, params) for params in order_writes.values()]
         upsert = strategy_metrics.statements_of(conn).upsert_strategy_metrics
         writes += [(upsert, {
             "account_id": account, "strategy_id": strategy_id, "total_trades": t.total_trades,
@@ -631,6 +632,15 @@ class StorageService:
         for (statement, _), changed in zip(writes, run_in_order(conn, writes)):
             if changed != 1:  # the locks make this unreachable; the guards keep it safe regardless
                 raise InvalidTransitionError(f"{statement.full_name} found its row changed while recording fills")
+        # Each order's fills in one update, and the positions still open with their final holding in
+        # another (one statement each on PostgreSQL): a position closed in this batch carries its
+        # figures in its close, so every position updated here is open, inserted above if it is new.
+        order_fills = list(order_writes.values())
+        if orders.apply_order_fills(conn, account_id=account, fills=order_fills) != len(order_fills):
+            raise InvalidTransitionError("an order of this batch changed while recording its fills")
+        holdings = [write["update"] for write in position_writes.values() if "update" in write]
+        if positions.update_position_holdings(conn, account_id=account, holdings=holdings) != len(holdings):
+            raise InvalidTransitionError("a position of this batch changed while recording its fills")
         # Every trade row in one statement (executemany on SQLite, COPY on PostgreSQL). Each column of a
         # trade is a value bound here, so the Trade of each row is built from exactly what was stored.
         rows = [tuple(trade[column] for column in trades.TRADE_COLUMNS) for trade in trade_rows]

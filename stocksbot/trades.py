@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from .errors import RowValidationError
 from .models import OrderSide, Trade, TradeEffect
-from .sqlfiles import model_builder, row_as, rows_as, statements
+from .sqlfiles import is_sqlite, model_builder, row_as, rows_as, statements
 from .values import MONEY_STEP as _E8
 from .values import QUANTITY_STEP as _E9
 from .values import build_exact, timestamp_from_db, timestamp_to_db
@@ -128,21 +128,34 @@ def find_trade_by_execution(
     })
 
 
-def find_trades_by_execution(
+def list_trades_by_executions(
     conn: Any, *, account_id: str, executions: list[tuple[str, str]],
 ) -> dict[tuple[str, str], Trade]:
-    """:func:`find_trade_by_execution` (leg 0) for many (order_id, external_trade_id) at once (one round
-    trip on PostgreSQL): ``{(order_id, external_trade_id): trade}`` of those recorded
-    (trades.sql: find_trade_by_execution)."""
-    statement = _sql(conn).find_trade_by_execution
-    rows = statement.each(conn, [
-        {"account_id": account_id, "order_id": order_id, "external_trade_id": external, "leg": 0}
-        for order_id, external in executions
-    ])
-    return {
-        key: row_as(statement, row, TRADE_COLUMNS, _trade, trade_from_row)
-        for key, row in zip(executions, rows) if row is not None
-    }
+    """:func:`find_trade_by_execution` (leg 0) for a batch of (order_id, external_trade_id) pairs:
+    ``{(order_id, external_trade_id): trade}`` of those recorded.
+
+    PostgreSQL runs one statement for them all (trades.sql, PostgreSQL file: list_trades_by_executions);
+    SQLite runs find_trade_by_execution once per pair, in process.
+    """
+    queries = _sql(conn)
+    if is_sqlite(conn):
+        statement = queries.find_trade_by_execution
+        rows = statement.each(conn, [
+            {"account_id": account_id, "order_id": order_id, "external_trade_id": external, "leg": 0}
+            for order_id, external in executions
+        ])
+        return {
+            key: row_as(statement, row, TRADE_COLUMNS, _trade, trade_from_row)
+            for key, row in zip(executions, rows) if row is not None
+        }
+    if not executions:
+        return {}
+    rows = queries.list_trades_by_executions(conn, {
+        "account_id": account_id, "order_ids": [order_id for order_id, _ in executions],
+        "external_trade_ids": [external for _, external in executions],
+    })
+    recorded = rows_as(queries.list_trades_by_executions, rows, TRADE_COLUMNS, _trade, trade_from_row)
+    return {(trade.order_id, trade.external_trade_id): trade for trade in recorded}  # type: ignore[misc]
 
 
 def list_trades(

@@ -113,6 +113,25 @@ def test_sql_explain_prints_the_plan_and_whether_the_named_index_is_used(
         assert "Index Scan using " in lines[3]
 
 
+def test_sql_explain_of_a_query_only_postgresql_runs(
+    capsys: pytest.CaptureFixture[str], database_url: str, engine: str,
+) -> None:
+    """PostgreSQL explains its own batch query (arrays as PostgreSQL array literals); SQLite, which never
+    runs it, says so in one line."""
+    code, out, err = cli(
+        capsys, "sql", "explain", "orders.list_orders_for_fills", "--param", "account_id=default",
+        "--param", "order_ids={x,y}", "--database-url", database_url,
+    )
+
+    if engine == "sqlite":
+        assert (1, "") == (code, out)
+        assert "stocksbot: error: orders.list_orders_for_fills runs on postgresql only; this database is sqlite\n" == err
+    else:
+        assert (0, "") == (code, err)
+        assert out.splitlines()[0].startswith("-- orders.list_orders_for_fills on ")
+        assert "LockRows" in out
+
+
 def test_sql_explain_json(capsys: pytest.CaptureFixture[str], database_url: str, engine: str) -> None:
     code, out, _ = cli(
         capsys, "sql", "explain", "list_orders", "--param", "account_id=default",

@@ -68,6 +68,44 @@ def test_fills_from_several_processes_on_one_order_all_count(database_url, stora
     assert 1 == sum(1 for t in trades if t.effect is TradeEffect.OPEN)
 
 
+def test_batches_from_several_processes_on_shared_orders_count_every_execution_once(database_url, db, storage):
+    """4 processes x 5 batches of 12 fills over the same 6 orders (two symbols, with and without a strategy):
+    each process sends its own executions and, in every batch, 4 the others send too. Every execution counts
+    exactly once; each order, position and strategy's metrics add up to the trades; no batch fails."""
+    from random import Random
+
+    from stocksbot.verify import verify
+
+    strategy_id = make_strategy(storage).strategy_id
+    orders = [make_order(storage, symbol, "buy", 10_000, strategy_id=strategy) for symbol in ("AAPL", "MSFT")
+              for strategy in (strategy_id, None, strategy_id)]
+    shared = [[(orders[(b + k) % len(orders)].order_id, "2", "50", f"shared-{b}-{k}") for k in range(4)] for b in range(5)]
+    arguments = []
+    for number in range(WORKERS):
+        rng = Random(number)
+        arguments.append(([
+            [(rng.choice(orders).order_id, "1", str(100 + number), f"w{number}-{b}-{k}") for k in range(8)] + shared[b]
+            for b in range(5)
+        ],))
+
+    returned = results_of(run_workers(database_url, "record_batches", arguments))
+
+    trades = storage.get_trades()
+    executions = {(t.order_id, t.external_trade_id) for t in trades}
+    assert len(trades) == len(executions) == WORKERS * 5 * 8 + 5 * 4  # every execution once, whoever sent it
+    for b in range(5):  # every process was told the same trade for a shared execution
+        assert len({tuple(batches[b][8:]) for batches in returned}) == 1
+    for order in orders:
+        traded = sum((t.quantity for t in trades if t.order_id == order.order_id), D(0))
+        assert (traded, OrderStatus.PARTIALLY_FILLED) == (storage.get_order(order.order_id).filled_quantity,
+                                                          storage.get_order(order.order_id).status)
+    held = {(p.symbol, p.strategy_id): p.quantity for p in storage.get_open_positions()}
+    assert {(symbol, strategy): sum((t.quantity for t in trades if (t.symbol, t.strategy_id) == (symbol, strategy)), D(0))
+            for symbol in ("AAPL", "MSFT") for strategy in (strategy_id, None)} == held
+    assert 4 == len(storage.list_positions())  # one position per (symbol, strategy), opened once
+    assert [] == verify(db).differences  # metrics, order fills and position P&L all equal the trades
+
+
 @pytest.mark.parametrize("with_strategy", [True, False], ids=["strategy", "no-strategy"])
 def test_orders_from_several_processes_open_exactly_one_position(database_url, storage, with_strategy):
     """4 processes fill their own orders on a symbol with no position, at once: one position holds the sum."""

@@ -26,7 +26,7 @@ from stocksbot import (
     ValidationError,
 )
 from stocksbot import orders
-from stocksbot.values import money_to_db, new_id, quantity_to_db
+from stocksbot.values import money_to_db, new_id, quantity_to_db, timestamp_to_db
 
 S = OrderStatus
 ACCOUNT = "default"
@@ -373,6 +373,31 @@ def _insert(conn: Any, *, created_at: datetime, client_order_id: str | None = No
     )
 
 
+def test_apply_order_fills_changes_only_the_working_orders_a_fill_fits(db: Any):
+    """orders.apply_order_fills adds each order's figures to it as apply_order_fill would, and counts only the
+    orders it changed: a pending order and a fill past the quantity change nothing (one statement on PostgreSQL)."""
+    with db.transaction() as conn:
+        working, pending, nearly = (_insert(conn, created_at=T0, quantity_e9=quantity_to_db(q)) for q in (5, 5, 2))
+        for order in (working, nearly):
+            orders.mark_order_submitted(conn, account_id=ACCOUNT, order_id=order.order_id, updated_at=T0)
+        fill = {"fill_quantity_e9": quantity_to_db(5), "fill_notional_e8": money_to_db(500), "updated_at": timestamp_to_db(T1)}
+        changed = orders.apply_order_fills(conn, account_id=ACCOUNT, fills=[
+            {"order_id": order.order_id, **fill} for order in (working, pending, nearly)
+        ])
+        assert 1 == changed
+        assert 0 == orders.apply_order_fills(conn, account_id=ACCOUNT, fills=[])
+        after = {o.order_id: o for o in (orders.find_order(conn, account_id=ACCOUNT, order_id=x.order_id)
+                                          for x in (working, pending, nearly))}
+    assert (OrderStatus.FILLED, Decimal(5), Decimal(500), T1, T1) == (
+        after[working.order_id].status, after[working.order_id].filled_quantity, after[working.order_id].filled_notional,
+        after[working.order_id].terminal_at, after[working.order_id].updated_at,
+    )
+    assert (OrderStatus.PENDING, Decimal(0)) == (after[pending.order_id].status, after[pending.order_id].filled_quantity)
+    assert (OrderStatus.SUBMITTED, Decimal(0), T0) == (
+        after[nearly.order_id].status, after[nearly.order_id].filled_quantity, after[nearly.order_id].updated_at,
+    )
+
+
 def test_typed_insert_find_and_lock(db: Any):
     """orders.insert_order/find_order/lock_order/find_by_* return the exact row; lock_order changes nothing."""
     with db.transaction() as conn:
@@ -464,7 +489,7 @@ def test_what_a_fill_reads_of_its_order_stays_locked_until_the_transaction_ends(
             "filled_notional_e8": 0, "strategy_id": None, "symbol": order.symbol, "side": order.side.value,
         }
         assert None is orders.find_order_for_fill(conn, account_id=ACCOUNT, order_id=new_id())
-        assert {} == orders.find_orders_for_fills(conn, account_id="paper", order_ids=[order.order_id])
+        assert {} == orders.list_orders_for_fills(conn, account_id="paper", order_ids=[order.order_id])
         if db.dialect == "postgresql":
             with psycopg.connect(database_url, autocommit=True) as other, pytest.raises(psycopg.errors.LockNotAvailable):
                 other.execute("SELECT 1 FROM orders WHERE order_id = %s FOR UPDATE NOWAIT", (order.order_id,))

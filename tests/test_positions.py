@@ -22,7 +22,7 @@ from stocksbot import (
     StorageService,
 )
 from stocksbot import positions
-from stocksbot.values import money_to_db, new_id, quantity_to_db
+from stocksbot.values import money_to_db, new_id, quantity_to_db, timestamp_to_db
 
 ACCOUNT = "default"
 TABLES = ("strategies", "orders", "positions", "trades", "config")
@@ -258,6 +258,27 @@ def test_typed_update_and_close(db: Any):
         assert _open(conn) is not None  # the symbol is free again
 
 
+def test_update_position_holdings_changes_only_the_open_positions(db: Any):
+    """positions.update_position_holdings sets each position's holding and adds its P&L as update_position_holding
+    would, and counts only the positions it changed: a closed one stays as it was (one statement on PostgreSQL)."""
+    with db.transaction() as conn:
+        held, closed = _open(conn, symbol="AAPL"), _open(conn, symbol="MSFT", realized_pnl="2")
+        positions.mark_position_closed(conn, account_id=ACCOUNT, position_id=closed.position_id, realized_pnl_delta_e8=0, closed_at=T1)
+        before = positions.find_position(conn, account_id=ACCOUNT, position_id=closed.position_id)
+        holding = {"quantity_e9": quantity_to_db("4"), "cost_basis_e8": money_to_db("400"),
+                   "realized_pnl_delta_e8": money_to_db("60.25"), "updated_at": timestamp_to_db(T2)}
+        changed = positions.update_position_holdings(conn, account_id=ACCOUNT, holdings=[
+            {"position_id": position.position_id, **holding} for position in (held, closed)
+        ])
+        assert 1 == changed
+        assert 0 == positions.update_position_holdings(conn, account_id=ACCOUNT, holdings=[])
+        updated = positions.find_position(conn, account_id=ACCOUNT, position_id=held.position_id)
+        assert (Decimal(4), Decimal(400), Decimal("60.25"), T2) == (
+            updated.quantity, updated.cost_basis, updated.realized_pnl, updated.updated_at,
+        )
+        assert before == positions.find_position(conn, account_id=ACCOUNT, position_id=closed.position_id)
+
+
 def test_typed_sum_realized_pnl_is_exact(db: Any):
     """positions.sum_realized_pnl adds every position's realized P&L (open and closed) exactly, per account."""
     amounts = ["0.1", "0.2", "-0.3", "12345678901.23456789", "-0.00000001"]
@@ -309,7 +330,7 @@ def test_what_a_fill_reads_of_an_open_position(db: Any, svc: StorageService):
             assert row == positions.find_open_position_for_fill(conn, account_id=ACCOUNT, symbol="AAPL", strategy_id=strategy_id)
         assert None is positions.find_open_position_for_fill(conn, account_id=ACCOUNT, symbol="MSFT", strategy_id=None)
         assert {("AAPL", ""): expected[None], ("AAPL", strategy): expected[strategy], ("MSFT", ""): None} == (
-            positions.find_open_positions_for_fills(
+            positions.list_open_positions_for_fills(
                 conn, account_id=ACCOUNT, keys=[("MSFT", None), ("AAPL", strategy), ("AAPL", None), ("AAPL", None)],
             )
         )

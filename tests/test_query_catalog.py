@@ -47,7 +47,7 @@ def test_catalogue_reads_every_query_aiosql_loads() -> None:
     """The catalogue parser and aiosql agree on which queries each file holds, on both drivers."""
     for dialect in ("sqlite", "postgresql"):
         loaded = {f"{file}.{name}" for file, queries in load_queries(dialect).items() for name in queries.names}
-        assert set(IDS) == loaded, dialect
+        assert {query.full_name for query in CATALOG.for_dialect(dialect)} == loaded, dialect
 
 
 def test_every_header_parses() -> None:
@@ -75,6 +75,22 @@ def test_every_override_replaces_a_shared_query() -> None:
             continue
         assert shared[override.full_name].parameters == override.parameters, override.full_name
         assert shared[override.full_name].operator == override.operator, f"{override.full_name}: same result shape"
+
+
+def test_an_engine_only_query_says_what_the_other_engine_runs() -> None:
+    """A query only one engine's file has starts its doc with "<Engine> only: <other> runs <query> ...",
+    naming a shared query of the same file, which its wrapper runs on the other engine."""
+    assert CATALOG.engine_only, "queries/postgresql/ holds the set-based batch queries of record_fills"
+    shared = {query.full_name for query in CATALOG.queries if query.dialect is None}
+    engines = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+    for query in CATALOG.engine_only:
+        other = engines["sqlite" if query.dialect == "postgresql" else "postgresql"]
+        said = re.search(rf"\b{engines[query.dialect]} only: {other} runs (\w+)", query.doc)
+        assert said, f"{query.full_name}: the doc says '{engines[query.dialect]} only: {other} runs <query> ...'"
+        assert f"{query.file}.{said.group(1)}" in shared, f"{query.full_name}: {said.group(1)} is not a shared query"
+        wrapper = ast.get_source_segment((PACKAGE / f"{query.file}.py").read_text(encoding="utf-8"),
+                                         _wrappers(query.file, query.name)[0]) or ""
+        assert f".{said.group(1)}" in wrapper, f"{query.full_name}: its wrapper does not run {said.group(1)}"
 
 
 def test_a_lock_override_is_a_select_for_update() -> None:

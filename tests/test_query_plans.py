@@ -32,7 +32,10 @@ from stocksbot.catalog import Plan, Query, explain, load_catalog
 from stocksbot.schema import describe
 
 CATALOG = load_catalog()
-INDEXED = [query for query in CATALOG.queries if query.index_requirements]
+INDEXED = [query for query in CATALOG.queries if query.index_requirements and not query.engine_only]
+#: The queries only one engine runs (the set-based batch queries of record_fills), each checked on its engine.
+ENGINE_ONLY = [query for query in CATALOG.engine_only if query.index_requirements]
+ENGINE_OF_DIALECT = {"sqlite": "sqlite", "postgresql": "postgres"}
 ACCOUNTS = ("acct-a", "acct-b")
 ORDERS_PER_ACCOUNT = 2000
 BASE = datetime(2024, 1, 2, 14, 30, tzinfo=timezone.utc)
@@ -156,6 +159,14 @@ class Seeded:
         )
         if query.file == "trades":
             values.update(order_id=trade["order_id"], position_id=trade["position_id"])
+        # The batch queries take one array per column; a batch of one row here.
+        values.update(
+            order_ids=[values["order_id"]], external_trade_ids=[values["external_trade_id"]],
+            symbols=[values["symbol"]], strategy_keys=[values["strategy_key"]], position_ids=[values["position_id"]],
+            fill_quantities_e9=[values["fill_quantity_e9"]], fill_notionals_e8=[values["fill_notional_e8"]],
+            updated_ats=[now], quantities_e9=[values["quantity_e9"]], cost_bases_e8=[values["cost_basis_e8"]],
+            realized_pnl_deltas_e8=[values["realized_pnl_delta_e8"]],
+        )
         optional = _optional_filters(query)
         return {name: None if name in optional else values[name] for name in query.parameters or ()}
 
@@ -277,6 +288,24 @@ def test_plan_reads_no_table_row_by_row(seeded: Seeded, query: Query) -> None:
     """No table is scanned without an index (SQLite `SCAN t`, PostgreSQL `Seq Scan` with seqscan off)."""
     plan = _plan(seeded, query)
 
+    assert not plan.full_scans, f"{query.full_name} on {seeded.engine} scans {sorted(plan.full_scans)}:\n{plan.text}"
+
+
+@pytest.mark.parametrize("seeded, query", [
+    pytest.param(ENGINE_OF_DIALECT[query.dialect], query, marks=getattr(pytest.mark, ENGINE_OF_DIALECT[query.dialect]),
+                 id=f"{query.full_name}-{ENGINE_OF_DIALECT[query.dialect]}")
+    for query in ENGINE_ONLY if query.dialect
+], indirect=["seeded"])
+def test_an_engine_only_plan_uses_its_index_and_reads_no_table_row_by_row(seeded: Seeded, query: Query) -> None:
+    """A query only one engine runs reads through the index its header names, on that engine, and scans no table."""
+    plan = _plan(seeded, query)
+
+    for alternatives in query.index_requirements:
+        physical = {seeded.aliases.get(name, name) for name in alternatives}
+        assert physical & plan.indexes, (
+            f"{query.full_name} on {seeded.engine}: the plan does not use {' or '.join(alternatives)}; "
+            f"it uses {sorted(plan.indexes) or 'no index'}:\n{plan.text}"
+        )
     assert not plan.full_scans, f"{query.full_name} on {seeded.engine} scans {sorted(plan.full_scans)}:\n{plan.text}"
 
 

@@ -20,6 +20,7 @@ import pytest
 import stocksbot
 from factories import snapshot
 from stocksbot import ConflictError, InvalidTransitionError, NotFoundError, OverfillError, StorageService, Trade
+from stocksbot.sqlfiles import QUERY_CALLS
 from stocksbot.values import new_id
 
 D = Decimal
@@ -235,3 +236,29 @@ def test_a_batch_can_flip_close_and_reopen_one_position(db, batch):
     positions = sorted(batch.list_positions(), key=lambda p: p.opened_at)
     assert [("long", "closed"), ("short", "closed"), ("long", "open")] == [(p.side, p.status) for p in positions]
     assert D(2) == positions[-1].quantity
+
+
+def test_a_batch_runs_a_fixed_number_of_statements_on_postgresql(db, batch):
+    """On PostgreSQL a batch reads its orders, executions and positions and updates its orders and positions
+    with one statement each, whatever its size; SQLite runs their per-row queries, one per row, in process."""
+    order_ids = _book(batch, [{"symbol": symbol, "side": "buy", "quantity": 10, "strategy": None} for symbol in SYMBOLS * 4])
+    calls = [{"order_id": order_id, "quantity": 1, "price": 10, "external_trade_id": f"E{n}"} for n, order_id in enumerate(order_ids)]
+    batch.record_fills(calls[:6])  # the positions exist: the next batch updates them
+    counted = ("orders.list_orders_for_fills", "orders.find_order_for_fill", "trades.list_trades_by_executions",
+               "trades.find_trade_by_execution", "positions.list_open_positions_for_fills",
+               "positions.find_open_position_for_fill", "orders.apply_order_fills", "orders.apply_order_fill",
+               "positions.update_position_holdings", "positions.update_position_holding")
+    before = {name: QUERY_CALLS[name] for name in counted}
+
+    batch.record_fills(calls[6:])
+
+    ran = {name: QUERY_CALLS[name] - before[name] for name in counted if QUERY_CALLS[name] > before[name]}
+    if db.dialect == "postgresql":
+        assert dict.fromkeys(("orders.list_orders_for_fills", "trades.list_trades_by_executions",
+                              "positions.list_open_positions_for_fills", "orders.apply_order_fills",
+                              "positions.update_position_holdings"), 1) == ran
+    else:
+        assert {"orders.find_order_for_fill": 6, "trades.find_trade_by_execution": 6,
+                "positions.find_open_position_for_fill": 3, "orders.apply_order_fill": 6,
+                "positions.update_position_holding": 3} == ran
+    assert [D(4)] * 3 == [p.quantity for p in batch.list_positions()]  # four fills of 1 per symbol

@@ -124,6 +124,21 @@ def record_fills(
     ]
 
 
+def record_batches(
+    storage: StorageService, barrier: threading.Barrier, batches: list[list[tuple[str, str, str, str]]],
+) -> list[list[str]]:
+    """For each batch of (order_id, quantity, price, external_trade_id), meet the others at the barrier, then
+    record it with one record_fills call; the trade ids each batch returned."""
+    returned = []
+    for batch in batches:
+        barrier.wait()
+        returned.append([trade.trade_id for trade in storage.record_fills([
+            {"order_id": order_id, "quantity": quantity, "price": price, "external_trade_id": execution}
+            for order_id, quantity, price, execution in batch
+        ])])
+    return returned
+
+
 def fill_orders(
     storage: StorageService, barrier: threading.Barrier, fills: list[tuple[str, str, str]],
 ) -> list[str]:
@@ -192,6 +207,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "record_executions": record_executions,
     "record_fills": record_fills,
     "fill_orders": fill_orders,
+    "record_batches": record_batches,
     "change_status": change_status,
     "fill_until_refused": fill_until_refused,
     "cancel_once_filled": cancel_once_filled,
