@@ -14,8 +14,8 @@ It exits 0 when every file is clean, 1 when anything was found (one
 for a path that does not exist. Without arguments it checks the ``queries/`` and
 ``migrations/`` directories stocksbot runs from.
 
-Files in a ``postgresql/`` or ``sqlite/`` directory (same-name overrides for one
-engine) are only checked against the rules that break *that* engine.
+Files in a ``postgresql/`` or ``sqlite/`` directory (one engine's overrides, and the
+queries only it runs) are only checked against the rules that break *that* engine.
 
 Comments are ignored; string literals are ignored except by the rules about their
 content (a literal ``%``). The checker is lexical, not a parser: it errs on the side

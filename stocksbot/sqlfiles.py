@@ -2,7 +2,8 @@
 
 Each ``queries/<file>.sql`` becomes a :class:`QueryFile` whose attributes are the
 aiosql functions of that file; ``queries/<dialect>/<file>.sql`` holds the rare
-same-name overrides for one engine. The adapter subclasses below are the single
+same-name overrides for one engine, and the few queries only that engine runs (decision 23).
+The adapter subclasses below are the single
 place for ``SQL_ECHO`` timings (logger ``stocksbot.sql`` at DEBUG), per-query call counts and error translation, and
 (for psycopg) the doubling of literal ``%`` before aiosql's ``:name`` rewrite.
 
