@@ -307,9 +307,9 @@ def mark_order_expired(conn: Any, **kwargs: Any) -> Order | None:
 
 
 __all__ = [
-    "ORDER_COLUMNS", "ORDER_FILL_COLUMNS", "apply_order_fill", "apply_order_fills", "find_order", "find_order_by_client_order_id",
-    "find_order_by_external_id", "find_order_for_fill", "insert_order", "list_open_orders", "list_orders_for_fills",
-    "list_orders", "list_orders_by_status", "list_orders_by_strategy", "list_orders_by_symbol", "lock_order",
-    "mark_order", "mark_order_cancelled", "mark_order_expired", "mark_order_rejected", "mark_order_submitted",
-    "order_from_row", "order_from_tuple", "statements_of",
+    "ORDER_COLUMNS", "ORDER_FILL_COLUMNS", "apply_order_fill", "apply_order_fills", "find_order",
+    "find_order_by_client_order_id", "find_order_by_external_id", "find_order_for_fill", "insert_order",
+    "list_open_orders", "list_orders", "list_orders_by_status", "list_orders_by_strategy", "list_orders_by_symbol",
+    "list_orders_for_fills", "lock_order", "mark_order", "mark_order_cancelled", "mark_order_expired",
+    "mark_order_rejected", "mark_order_submitted", "order_from_row", "order_from_tuple", "statements_of",
 ]

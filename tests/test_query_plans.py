@@ -229,6 +229,16 @@ def _plan(seeded: Seeded, query: Query) -> Plan:
     return explain(seeded.db, query, seeded.parameters(query), seqscan=False)
 
 
+def _assert_reads_through_its_index(seeded: Seeded, query: Query, plan: Plan) -> None:
+    """Every `Index:` requirement of ``query`` (one of its `or` alternatives) is an index ``plan`` uses."""
+    for alternatives in query.index_requirements:
+        physical = {seeded.aliases.get(name, name) for name in alternatives}
+        assert physical & plan.indexes, (
+            f"{query.full_name} on {seeded.engine}: the plan does not use {' or '.join(alternatives)} "
+            f"({' or '.join(sorted(physical))} there); it uses {sorted(plan.indexes) or 'no index'}:\n{plan.text}"
+        )
+
+
 @pytest.mark.parametrize("query", INDEXED, ids=[query.full_name for query in INDEXED])
 def test_plan_uses_the_index_named_in_the_header(seeded: Seeded, query: Query, request: pytest.FixtureRequest) -> None:
     """The plan reads through the index the `-- Index:` line names (or one of its `or` alternatives)."""
@@ -237,12 +247,7 @@ def test_plan_uses_the_index_named_in_the_header(seeded: Seeded, query: Query, r
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     plan = _plan(seeded, query)
 
-    for alternatives in query.index_requirements:
-        physical = {seeded.aliases.get(name, name) for name in alternatives}
-        assert physical & plan.indexes, (
-            f"{query.full_name} on {seeded.engine}: the plan does not use {' or '.join(alternatives)} "
-            f"({' or '.join(sorted(physical))} there); it uses {sorted(plan.indexes) or 'no index'}:\n{plan.text}"
-        )
+    _assert_reads_through_its_index(seeded, query, plan)
 
 
 @pytest.mark.parametrize("query", FILTERED, ids=[query.full_name for query in FILTERED])
@@ -300,12 +305,7 @@ def test_an_engine_only_plan_uses_its_index_and_reads_no_table_row_by_row(seeded
     """A query only one engine runs reads through the index its header names, on that engine, and scans no table."""
     plan = _plan(seeded, query)
 
-    for alternatives in query.index_requirements:
-        physical = {seeded.aliases.get(name, name) for name in alternatives}
-        assert physical & plan.indexes, (
-            f"{query.full_name} on {seeded.engine}: the plan does not use {' or '.join(alternatives)}; "
-            f"it uses {sorted(plan.indexes) or 'no index'}:\n{plan.text}"
-        )
+    _assert_reads_through_its_index(seeded, query, plan)
     assert not plan.full_scans, f"{query.full_name} on {seeded.engine} scans {sorted(plan.full_scans)}:\n{plan.text}"
 
 
