@@ -52,7 +52,7 @@ ORDER BY held.symbol, held.strategy_key;
 -- name: update_position_holdings(account_id, position_ids, quantities_e9, cost_bases_e8, realized_pnl_deltas_e8, updated_ats)!
 -- Set the holdings of many open positions in one statement, as update_position_holding does for one (the i-th position gets the i-th figures); counts the positions changed.
 -- PostgreSQL only: SQLite runs update_position_holding once per position, in process (StorageService.record_fills).
--- position_id = ANY(...) reads the rows by primary key, whatever the table's statistics say.
+-- position_id = ANY(...) lets the planner read the rows by primary key (without statistics it may walk the open positions).
 -- Index: pk_positions
 UPDATE positions
 SET
