@@ -10,11 +10,13 @@ was told.
 from __future__ import annotations
 
 from decimal import Decimal
+from random import Random
 
 import pytest
 
 from factories import make_order, make_strategy
 from stocksbot import OrderStatus, PositionStatus, StorageService, TradeEffect
+from stocksbot.verify import verify
 from workers import results_of, run_workers
 
 D = Decimal
@@ -72,10 +74,6 @@ def test_batches_from_several_processes_on_shared_orders_count_every_execution_o
     """4 processes x 5 batches of 12 fills over the same 6 orders (two symbols, with and without a strategy):
     each process sends its own executions and, in every batch, 4 the others send too. Every execution counts
     exactly once; each order, position and strategy's metrics add up to the trades; no batch fails."""
-    from random import Random
-
-    from stocksbot.verify import verify
-
     strategy_id = make_strategy(storage).strategy_id
     orders = [make_order(storage, symbol, "buy", 10_000, strategy_id=strategy) for symbol in ("AAPL", "MSFT")
               for strategy in (strategy_id, None, strategy_id)]
